@@ -1,0 +1,172 @@
+//! Runtime settings: the validated form of the plugin configuration.
+//!
+//! Produced only by the validating conversion in `config::validate`, so every value here is known to be
+//! usable (ratios in range, sizes non-zero, names known). Defaults are documented on each field.
+
+use std::collections::BTreeMap;
+
+/// Everything the filter needs, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Resource `service.name`; `None` means: Istio `WORKLOAD_NAME` from node metadata, else
+    /// `unknown_service:envoy`.
+    pub service_name: Option<String>,
+    /// Extra resource attributes (default empty).
+    pub resource_attributes: BTreeMap<String, String>,
+    /// The head sampler (default `parentbased_traceidratio` with ratio 1.0).
+    pub sampler: SamplerSettings,
+    /// Whether an incoming context may decide sampling and parent our spans (default true).
+    pub trust_incoming: bool,
+    /// Which spans a hop makes (default `auto`).
+    pub span_kind: SpanKindSetting,
+    /// Formats read from and written to requests.
+    pub propagation: PropagationSettings,
+    /// Extra span attributes.
+    pub attributes: AttributeSettings,
+    /// Replace `url.query` values with `REDACTED` (default true).
+    pub redact_query: bool,
+    /// Where and how spans are exported.
+    pub collector: CollectorSettings,
+    /// Queue bounds and batching.
+    pub batch: BatchSettings,
+    /// Retry policy for failed exports.
+    pub retry: RetrySettings,
+}
+
+/// The OpenTelemetry sampler names (`OTEL_TRACES_SAMPLER`) plus `parentbased_ratelimited`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SamplerSettings {
+    /// `always_on`: every trace, ignoring the parent.
+    AlwaysOn,
+    /// `always_off`: no trace, ignoring the parent.
+    AlwaysOff,
+    /// `traceidratio`: the ProbabilitySampler with this threshold, ignoring the parent.
+    TraceIdRatio(Threshold),
+    /// `parentbased_always_on`: follow the parent; roots always sampled.
+    ParentBasedAlwaysOn,
+    /// `parentbased_always_off`: follow the parent; roots never sampled.
+    ParentBasedAlwaysOff,
+    /// `parentbased_traceidratio`: follow the parent; roots by the ProbabilitySampler.
+    ParentBasedTraceIdRatio(Threshold),
+    /// `parentbased_ratelimited`: follow the parent; at most this many root traces per second per VM.
+    ParentBasedRateLimited {
+        /// Root traces per second (> 0).
+        per_second: f64,
+    },
+}
+
+/// The ProbabilitySampler rejection threshold T, a 56-bit value: sample when randomness R >= T.
+/// T = 2^56 − round(p · 2^56); T = 0 samples everything; `NEVER` (2^56) samples nothing (p = 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Threshold(pub u64);
+
+/// `span_kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanKindSetting {
+    /// SERVER on inbound listeners, CLIENT on outbound, SERVER + child CLIENT on a gateway.
+    Auto,
+    /// Always one SERVER span.
+    Server,
+    /// Always one CLIENT span.
+    Client,
+    /// Always a SERVER span with a child CLIENT span.
+    ServerAndClient,
+}
+
+/// A propagation format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Propagator {
+    /// W3C `traceparent` + `tracestate`.
+    TraceContext,
+    /// W3C `baggage`.
+    Baggage,
+    /// B3 single header `b3`.
+    B3,
+    /// B3 multi headers `x-b3-*`.
+    B3Multi,
+    /// Jaeger `uber-trace-id`.
+    Jaeger,
+}
+
+/// `propagation.extract` / `propagation.inject` (default `["tracecontext","baggage"]` each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropagationSettings {
+    /// Formats read, in priority order (the first valid context wins).
+    pub extract: Vec<Propagator>,
+    /// Formats written; W3C trace context is always written.
+    pub inject: Vec<Propagator>,
+}
+
+/// `attributes.*`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AttributeSettings {
+    /// Lower-case request header name → span attribute name.
+    pub request_headers: BTreeMap<String, String>,
+    /// Lower-case response header name → span attribute name.
+    pub response_headers: BTreeMap<String, String>,
+    /// Attribute name → constant value on every span.
+    pub r#static: BTreeMap<String, String>,
+}
+
+/// OTLP wire encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// `application/x-protobuf` (default).
+    Protobuf,
+    /// `application/json`, OTLP/JSON rules.
+    Json,
+}
+
+/// Body compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Default.
+    None,
+    /// `content-encoding: gzip`.
+    Gzip,
+}
+
+/// `collector.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectorSettings {
+    /// Envoy cluster of the OTLP/HTTP receiver (default `otlp_collector`).
+    pub cluster: String,
+    /// `:authority` of export requests (default: the cluster name).
+    pub authority: String,
+    /// Request path (default `/v1/traces`).
+    pub path: String,
+    /// Extra request headers, e.g. `authorization` (default none).
+    pub headers: Vec<(String, String)>,
+    /// Callout timeout in milliseconds (default 10000).
+    pub timeout_ms: u64,
+    /// Default protobuf.
+    pub encoding: Encoding,
+    /// Default none.
+    pub compression: Compression,
+}
+
+/// `batch.*` (OTel `OTEL_BSP_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// Spans held per VM (default 2048).
+    pub max_queue_size: usize,
+    /// Encoded span bytes held per VM (default 4 MiB).
+    pub max_queue_bytes: usize,
+    /// Spans per export request (default 512, at most `max_queue_size`).
+    pub max_export_batch_size: usize,
+    /// Longest wait before a non-full batch leaves, ms (default 5000).
+    pub schedule_delay_ms: u64,
+    /// Export requests in flight at once per VM (default 1).
+    pub max_concurrent_exports: usize,
+}
+
+/// `retry.*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySettings {
+    /// First backoff, ms (default 1000).
+    pub initial_backoff_ms: u64,
+    /// Backoff cap, ms (default 30000).
+    pub max_backoff_ms: u64,
+    /// Give up on a batch after this long since its first attempt, ms (default 60000).
+    pub max_elapsed_ms: u64,
+}

@@ -1,0 +1,7 @@
+//! hoptrace-core: every decision hoptrace makes, as pure functions and small state machines.
+//!
+//! Sans-IO: header lines, clock readings and bytes go in; sampling decisions, header edits, encoded
+//! OTLP requests and counters come out. Nothing here knows about proxy-wasm, so it is tested natively.
+
+pub mod ids;
+pub mod config;

@@ -1,0 +1,1 @@
+//! hoptrace proxy-wasm glue.

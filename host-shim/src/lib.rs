@@ -1,0 +1,1 @@
+//! hoptrace-shim: a proxy-wasm host on wasmtime.

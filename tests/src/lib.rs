@@ -1,0 +1,1 @@
+//! End-to-end harness: Envoy processes, an echo upstream, an OTLP receiver.
