@@ -5,3 +5,9 @@
 
 pub mod ids;
 pub mod config;
+pub mod export;
+pub mod hop;
+pub mod otlp;
+pub mod propagation;
+pub mod sampler;
+pub mod span;

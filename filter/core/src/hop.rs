@@ -1,0 +1,1 @@
+//! One hop: extract, sample, inject (being written).

@@ -1,0 +1,1 @@
+//! span (being written).
