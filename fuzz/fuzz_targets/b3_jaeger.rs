@@ -4,7 +4,8 @@
 #![no_main]
 
 use hoptrace_core::propagation::{
-    b3_multi_headers, b3_sampling, b3_single_header, extract_b3, extract_jaeger, uber_trace_id_header, HeaderLines,
+    b3_multi_headers, b3_sampling, b3_single_header, extract_b3, extract_jaeger,
+    uber_trace_id_header, HeaderLines,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -34,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
         let single = b3_single_header(c.trace_id, c.parent_id, sampled);
         let p = [("b3", single.as_bytes())];
         let again = extract_b3(&HeaderLines::new(&p)).unwrap().unwrap();
-        assert_eq!((again.trace_id, again.parent_id, again.sampled), (c.trace_id, c.parent_id, Some(sampled)));
+        assert_eq!(
+            (again.trace_id, again.parent_id, again.sampled),
+            (c.trace_id, c.parent_id, Some(sampled))
+        );
         let multi = b3_multi_headers(c.trace_id, c.parent_id, sampled);
         let p: Vec<(&str, &[u8])> = multi.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
         let again = extract_b3(&HeaderLines::new(&p)).unwrap().unwrap();

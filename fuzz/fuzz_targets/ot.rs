@@ -15,7 +15,9 @@ fuzz_target!(|data: &[u8]| {
     let st = OtState::parse(s);
     if let Some(f) = st.format() {
         assert!(!f.is_empty() && f.len() <= 256);
-        assert!(f.bytes().all(|c| (0x21..=0x7e).contains(&c) && c != b',' && c != b'='));
+        assert!(f
+            .bytes()
+            .all(|c| (0x21..=0x7e).contains(&c) && c != b',' && c != b'='));
         assert_eq!(OtState::parse(&f).format().as_deref(), Some(f.as_str()));
     }
 });

@@ -11,7 +11,10 @@ fuzz_target!(|data: &[u8]| {
         let h = tp.to_header();
         assert_eq!(h.len(), 55);
         let again = parse_traceparent(&[h.as_bytes()]).unwrap().unwrap();
-        assert_eq!((again.trace_id, again.parent_id), (tp.trace_id, tp.parent_id));
+        assert_eq!(
+            (again.trace_id, again.parent_id),
+            (tp.trace_id, tp.parent_id)
+        );
         assert_eq!(again.flags.0, tp.flags.0 & 0x03);
     }
 });
