@@ -8,7 +8,7 @@ pub mod response;
 pub(crate) mod wire;
 
 #[cfg(test)]
-mod testdata;
+pub(crate) mod testdata;
 
 use crate::config::Encoding;
 use crate::span::{ResourceInfo, SpanRecord};
