@@ -29,11 +29,12 @@ pub fn content_type(encoding: Encoding) -> &'static str {
     }
 }
 
-/// One span in the configured encoding (the bytes the export queue stores).
-pub fn encode_span_for(encoding: Encoding, span: &SpanRecord) -> Vec<u8> {
+/// One span in the configured encoding (the bytes the export queue stores). Takes the record by
+/// value: it is done once the span is encoded, and protobuf encoding then moves its strings.
+pub fn encode_span_for(encoding: Encoding, span: SpanRecord) -> Vec<u8> {
     match encoding {
-        Encoding::Protobuf => proto::encode_span(span),
-        Encoding::Json => json::encode_span_json(span).into_bytes(),
+        Encoding::Protobuf => proto::encode_span_owned(span),
+        Encoding::Json => json::encode_span_json(&span).into_bytes(),
     }
 }
 

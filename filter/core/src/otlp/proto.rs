@@ -7,25 +7,29 @@
 
 use super::wire::{field_len, put_field_header};
 use super::{SCOPE_NAME, SCOPE_VERSION};
-use crate::span::{AttrValue, Attribute, ResourceInfo, SpanRecord};
+use crate::span::{AttrValue, Attribute, ResourceInfo, SpanRecord, SpanStatus};
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{span, Span, Status};
 use prost::Message;
 
-/// The official `Span` message for `span`.
+/// The official `Span` message for `span` (copies; see [`into_proto`] for the per-request path).
 pub fn to_proto(s: &SpanRecord) -> Span {
+    into_proto(s.clone())
+}
+
+/// The official `Span` message, moving the record's strings instead of copying them.
+pub fn into_proto(s: SpanRecord) -> Span {
     Span {
         trace_id: s.trace_id.0.to_vec(),
         span_id: s.span_id.0.to_vec(),
-        trace_state: s.trace_state.clone(),
         parent_span_id: s.parent_span_id.map(|p| p.0.to_vec()).unwrap_or_default(),
         flags: s.flags,
-        name: s.name.clone(),
         kind: s.kind as i32,
         start_time_unix_nano: s.start_time_unix_nano,
         end_time_unix_nano: s.end_time_unix_nano,
-        attributes: s.attributes.iter().map(key_value).collect(),
+        attributes: s.attributes.into_iter().map(into_key_value).collect(),
         dropped_attributes_count: 0,
         events: s
             .events
@@ -52,10 +56,26 @@ pub fn to_proto(s: &SpanRecord) -> Span {
             .collect(),
         dropped_links_count: 0,
         // Unset status is the message default: leave it out.
-        status: (s.status.code() != 0).then(|| Status {
-            message: s.status.message().to_owned(),
-            code: s.status.code(),
-        }),
+        status: match s.status {
+            SpanStatus::Unset => None,
+            SpanStatus::Error(message) => Some(Status {
+                message,
+                code: StatusCode::Error as i32,
+            }),
+        },
+        trace_state: s.trace_state,
+        name: s.name,
+    }
+}
+
+fn into_key_value(a: Attribute) -> KeyValue {
+    let value = match a.value {
+        AttrValue::Str(s) => any_value::Value::StringValue(s),
+        AttrValue::Int(i) => any_value::Value::IntValue(i),
+    };
+    KeyValue {
+        key: a.key.into_owned(),
+        value: Some(AnyValue { value: Some(value) }),
     }
 }
 
@@ -74,6 +94,11 @@ pub fn key_value(a: &Attribute) -> KeyValue {
 /// The protobuf bytes of one `Span` message (done once per finished span).
 pub fn encode_span(span: &SpanRecord) -> Vec<u8> {
     to_proto(span).encode_to_vec()
+}
+
+/// [`encode_span`] consuming the record: no string is copied on the way to the wire.
+pub fn encode_span_owned(span: SpanRecord) -> Vec<u8> {
+    into_proto(span).encode_to_vec()
 }
 
 /// The protobuf bytes of the `Resource` message.

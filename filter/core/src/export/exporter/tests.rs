@@ -435,7 +435,7 @@ fn flush_ignores_the_delay() {
 fn protobuf_request_headers_and_body() {
     let mut e = Exporter::with_resource(batch(), retry(), &collector(), &testdata::resource(), 1);
     for s in testdata::spans() {
-        e.enqueue(otlp::encode_span_for(e.encoding(), &s), T0)
+        e.enqueue(otlp::encode_span_for(e.encoding(), s), T0)
             .unwrap();
     }
     let req = e.flush(T0).remove(0);
@@ -468,7 +468,7 @@ fn gzipped_json_request() {
     };
     let mut e = Exporter::with_resource(batch(), retry(), &c, &testdata::resource(), 1);
     for s in testdata::spans() {
-        e.enqueue(otlp::encode_span_for(e.encoding(), &s), T0)
+        e.enqueue(otlp::encode_span_for(e.encoding(), s), T0)
             .unwrap();
     }
     let req = e.flush(T0).remove(0);
