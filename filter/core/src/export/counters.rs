@@ -1,0 +1,89 @@
+//! The exporter's counters and gauges, under the metric names DESIGN.md fixes.
+//!
+//! Accounting identity, true at every instant:
+//! `spans_sampled = spans_exported + dropped (all reasons) + queue_spans`, where `queue_spans`
+//! includes spans waiting in the queue, in flight, and waiting for a retry.
+
+/// proxy-wasm metric type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Only goes up; the plugin adds the difference since its last report.
+    Counter,
+    /// Set to the current value.
+    Gauge,
+}
+
+/// Monotonic counters (gauges are computed from the queue, see `Exporter::metric_values`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Requests seen by the hop layer (`hoptrace.requests`).
+    pub requests: u64,
+    /// Spans offered to the queue (`hoptrace.spans.sampled`).
+    pub spans_sampled: u64,
+    /// Spans the collector accepted (`hoptrace.spans.exported`).
+    pub spans_exported: u64,
+    /// New spans dropped because the queue was full (`hoptrace.spans.dropped.queue_full`).
+    pub dropped_queue_full: u64,
+    /// Spans larger than a queue may hold (`hoptrace.spans.dropped.too_large`).
+    pub dropped_too_large: u64,
+    /// Spans of batches that failed for good (`hoptrace.spans.dropped.export_failed`).
+    pub dropped_export_failed: u64,
+    /// Spans the collector rejected in a partial success (`hoptrace.spans.dropped.rejected`).
+    pub dropped_rejected: u64,
+    /// Export calls answered with 2xx (`hoptrace.exports.ok`).
+    pub exports_ok: u64,
+    /// Export calls that failed and whose batch was dropped (`hoptrace.exports.failed`).
+    pub exports_failed: u64,
+    /// Export calls that failed and whose batch will be retried (`hoptrace.exports.retried`).
+    pub exports_retried: u64,
+}
+
+impl Counters {
+    /// All dropped spans, every reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full
+            + self.dropped_too_large
+            + self.dropped_export_failed
+            + self.dropped_rejected
+    }
+}
+
+/// Metric names, in the order `Exporter::metric_values` reports them.
+pub const METRIC_NAMES: [&str; 12] = [
+    "hoptrace.requests",
+    "hoptrace.spans.sampled",
+    "hoptrace.spans.exported",
+    "hoptrace.spans.dropped.queue_full",
+    "hoptrace.spans.dropped.too_large",
+    "hoptrace.spans.dropped.export_failed",
+    "hoptrace.spans.dropped.rejected",
+    "hoptrace.exports.ok",
+    "hoptrace.exports.failed",
+    "hoptrace.exports.retried",
+    "hoptrace.queue.spans",
+    "hoptrace.queue.bytes",
+];
+
+/// The metric values: counters from `c`, then the two gauges.
+pub fn metric_values(
+    c: &Counters,
+    queue_spans: u64,
+    queue_bytes: u64,
+) -> [(&'static str, MetricKind, u64); 12] {
+    use MetricKind::{Counter, Gauge};
+    let [n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11] = METRIC_NAMES;
+    [
+        (n0, Counter, c.requests),
+        (n1, Counter, c.spans_sampled),
+        (n2, Counter, c.spans_exported),
+        (n3, Counter, c.dropped_queue_full),
+        (n4, Counter, c.dropped_too_large),
+        (n5, Counter, c.dropped_export_failed),
+        (n6, Counter, c.dropped_rejected),
+        (n7, Counter, c.exports_ok),
+        (n8, Counter, c.exports_failed),
+        (n9, Counter, c.exports_retried),
+        (n10, Gauge, queue_spans),
+        (n11, Gauge, queue_bytes),
+    ]
+}

@@ -1,0 +1,417 @@
+//! Turn one finished request into its SERVER and/or CLIENT span records.
+//!
+//! Rules (DESIGN.md "Spans"): stable HTTP semantic-convention attributes; name `{method} {route}`;
+//! status Error for 5xx, for 4xx on CLIENT spans only, and for resets/timeouts (named by the Envoy
+//! response flag in `error.type`); SERVER from request start to stream end, CLIENT from the hand-over to
+//! the router to stream end with an event at the first response byte.
+//!
+//! `build_spans` ignores the sampled flag on purpose: whether a request's spans are kept is the hop
+//! layer's decision (today: sampled; planned: also unsampled requests that end in error or are slow).
+
+use super::envoy_flags;
+use super::facts::{RequestFacts, ResponseFacts};
+use super::plan::SpanPlan;
+use super::record::{
+    Attribute, SpanEvent, SpanKind, SpanLink, SpanRecord, SpanStatus, FLAG_HAS_IS_REMOTE,
+    FLAG_IS_REMOTE,
+};
+use super::semconv as sc;
+use crate::config::Settings;
+use crate::ids::{SpanId, TraceFlags, TraceId};
+use std::borrow::Cow;
+
+/// The span-related part of the settings, kept by the root context and shared by every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanSettings {
+    /// Replace `url.query` values with `REDACTED` (default true).
+    pub redact_query: bool,
+    /// `attributes.static`: (name, value) on every span.
+    pub static_attributes: Vec<(String, String)>,
+}
+
+impl Default for SpanSettings {
+    fn default() -> Self {
+        SpanSettings {
+            redact_query: true,
+            static_attributes: Vec::new(),
+        }
+    }
+}
+
+impl SpanSettings {
+    /// Take the span settings out of the validated configuration.
+    pub fn from_settings(s: &Settings) -> Self {
+        SpanSettings {
+            redact_query: s.redact_query,
+            static_attributes: s
+                .attributes
+                .r#static
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// An incoming context we did not trust as parent (`trust_incoming: false`): our trace links to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkedContext {
+    /// The incoming trace id.
+    pub trace_id: TraceId,
+    /// The incoming parent span id.
+    pub span_id: SpanId,
+    /// The incoming W3C flags.
+    pub flags: TraceFlags,
+}
+
+/// The ids the hop layer chose for this request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanContextIds {
+    /// The trace (inherited or new).
+    pub trace_id: TraceId,
+    /// The incoming (remote) parent span, `None` when we started the trace.
+    pub parent_span_id: Option<SpanId>,
+    /// The SERVER span's id (unused when the plan has no SERVER span).
+    pub server_span_id: SpanId,
+    /// The CLIENT span's id (unused when the plan has no CLIENT span).
+    pub client_span_id: SpanId,
+    /// The W3C flags sent upstream (sampled and random bits).
+    pub flags: TraceFlags,
+    /// The `tracestate` sent upstream ("" when none).
+    pub trace_state: String,
+    /// An untrusted incoming context to link to.
+    pub linked: Option<LinkedContext>,
+}
+
+impl SpanContextIds {
+    /// The span that stands for the upstream call, i.e. the parent-id to inject upstream: the CLIENT
+    /// span when there is one, else the SERVER span.
+    pub fn upstream_span_id(&self, plan: SpanPlan) -> SpanId {
+        if plan.has_client() {
+            self.client_span_id
+        } else {
+            self.server_span_id
+        }
+    }
+}
+
+/// Build the spans `plan` asks for (SERVER first, then CLIENT).
+pub fn build_spans(
+    ctx: &SpanContextIds,
+    plan: SpanPlan,
+    req: &RequestFacts,
+    end: &ResponseFacts,
+    settings: &SpanSettings,
+) -> Vec<SpanRecord> {
+    let common = Common::new(req, end, settings);
+    let w3c = u32::from(ctx.flags.0);
+    let remote_parent = |parent: Option<SpanId>| {
+        w3c | FLAG_HAS_IS_REMOTE | if parent.is_some() { FLAG_IS_REMOTE } else { 0 }
+    };
+    let links = || -> Vec<SpanLink> {
+        ctx.linked
+            .iter()
+            .map(|l| SpanLink {
+                trace_id: l.trace_id,
+                span_id: l.span_id,
+                flags: u32::from(l.flags.0) | FLAG_HAS_IS_REMOTE | FLAG_IS_REMOTE,
+            })
+            .collect()
+    };
+
+    let mut out = Vec::with_capacity(2);
+    if plan.has_server() {
+        let start = req.start_unix_nano;
+        let (status, error_type) = common.status(SpanKind::Server);
+        out.push(SpanRecord {
+            trace_id: ctx.trace_id,
+            span_id: ctx.server_span_id,
+            parent_span_id: ctx.parent_span_id,
+            trace_state: ctx.trace_state.clone(),
+            flags: remote_parent(ctx.parent_span_id),
+            name: common.name.clone(),
+            kind: SpanKind::Server,
+            start_time_unix_nano: start,
+            end_time_unix_nano: end.end_unix_nano.max(start),
+            attributes: common.server_attributes(plan, error_type),
+            events: Vec::new(),
+            links: links(),
+            status,
+        });
+    }
+    if plan.has_client() {
+        let (parent, flags, links) = if plan.has_server() {
+            (
+                Some(ctx.server_span_id),
+                w3c | FLAG_HAS_IS_REMOTE,
+                Vec::new(),
+            )
+        } else {
+            (
+                ctx.parent_span_id,
+                remote_parent(ctx.parent_span_id),
+                links(),
+            )
+        };
+        let start = end.upstream_start_unix_nano.unwrap_or(req.start_unix_nano);
+        let stop = end.end_unix_nano.max(start);
+        let events = end
+            .first_upstream_byte_unix_nano
+            .map(|t| SpanEvent {
+                time_unix_nano: t.clamp(start, stop),
+                name: sc::EVENT_FIRST_RESPONSE_BYTE,
+            })
+            .into_iter()
+            .collect();
+        let (status, error_type) = common.status(SpanKind::Client);
+        out.push(SpanRecord {
+            trace_id: ctx.trace_id,
+            span_id: ctx.client_span_id,
+            parent_span_id: parent,
+            trace_state: ctx.trace_state.clone(),
+            flags,
+            name: common.name.clone(),
+            kind: SpanKind::Client,
+            start_time_unix_nano: start,
+            end_time_unix_nano: stop,
+            attributes: common.client_attributes(error_type),
+            events,
+            links,
+            status,
+        });
+    }
+    out
+}
+
+/// What both spans derive from the same facts, computed once.
+struct Common<'a> {
+    req: &'a RequestFacts,
+    end: &'a ResponseFacts,
+    settings: &'a SpanSettings,
+    method: sc::Method<'a>,
+    path: &'a str,
+    /// The query as recorded (redacted if configured); `None` when absent or empty.
+    query: Option<Cow<'a, str>>,
+    server_host: &'a str,
+    server_port: Option<u16>,
+    name: String,
+}
+
+impl<'a> Common<'a> {
+    fn new(req: &'a RequestFacts, end: &'a ResponseFacts, settings: &'a SpanSettings) -> Self {
+        let method = sc::method(&req.method);
+        let (path, query) = sc::split_path(&req.path);
+        let query = query.filter(|q| !q.is_empty()).map(|q| {
+            if settings.redact_query {
+                Cow::Owned(sc::redact_query(q))
+            } else {
+                Cow::Borrowed(q)
+            }
+        });
+        let (server_host, port) = sc::split_host_port(&req.authority);
+        let server_port = port.or_else(|| sc::default_port(&req.scheme));
+        let name = if end.route_name.is_empty() {
+            method.span_name_part().to_owned()
+        } else {
+            let m = method.span_name_part();
+            let mut n = String::with_capacity(m.len() + 1 + end.route_name.len());
+            n.push_str(m);
+            n.push(' ');
+            n.push_str(&end.route_name);
+            n
+        };
+        Common {
+            req,
+            end,
+            settings,
+            method,
+            path,
+            query,
+            server_host,
+            server_port,
+            name,
+        }
+    }
+
+    /// Status and `error.type` for a span of `kind`.
+    fn status(&self, kind: SpanKind) -> (SpanStatus, Option<Cow<'static, str>>) {
+        let code = self.end.status_code;
+        let details = || SpanStatus::Error(self.end.response_code_details.clone());
+        if let Some(t) = envoy_flags::error_type(self.end.response_flags) {
+            return (details(), Some(Cow::Borrowed(t)));
+        }
+        if code == 0 {
+            return (details(), Some(Cow::Borrowed(sc::ERROR_TYPE_OTHER)));
+        }
+        let is_error = code >= 500 || (code >= 400 && kind == SpanKind::Client);
+        if is_error {
+            // The status code says it all: no message, as the HTTP conventions ask.
+            (
+                SpanStatus::Error(String::new()),
+                Some(Cow::Owned(code.to_string())),
+            )
+        } else {
+            (SpanStatus::Unset, None)
+        }
+    }
+
+    fn method_attributes(&self, attrs: &mut Vec<Attribute>) {
+        attrs.push(Attribute::str(
+            sc::HTTP_REQUEST_METHOD,
+            self.method.normalized,
+        ));
+        if let Some(orig) = self.method.original {
+            attrs.push(Attribute::str(sc::HTTP_REQUEST_METHOD_ORIGINAL, orig));
+        }
+    }
+
+    fn server_address_attributes(&self, attrs: &mut Vec<Attribute>) {
+        if !self.server_host.is_empty() {
+            attrs.push(Attribute::str(sc::SERVER_ADDRESS, self.server_host));
+        }
+        if let Some(p) = self.server_port {
+            attrs.push(Attribute::int(sc::SERVER_PORT, i64::from(p)));
+        }
+    }
+
+    /// Attributes every span ends with: outcome, Envoy facts, captured headers, static ones.
+    fn outcome_and_extra_attributes(
+        &self,
+        error_type: Option<Cow<'static, str>>,
+        attrs: &mut Vec<Attribute>,
+    ) {
+        if self.end.status_code > 0 {
+            attrs.push(Attribute::int(
+                sc::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(self.end.status_code),
+            ));
+        }
+        if let Some(t) = error_type {
+            attrs.push(Attribute::str(sc::ERROR_TYPE, t));
+        }
+        if !self.end.route_name.is_empty() {
+            attrs.push(Attribute::str(
+                sc::ENVOY_ROUTE_NAME,
+                self.end.route_name.as_str(),
+            ));
+        }
+        if self.end.response_flags != 0 {
+            attrs.push(Attribute::str(
+                sc::ENVOY_RESPONSE_FLAGS,
+                envoy_flags::codes(self.end.response_flags),
+            ));
+        }
+        let captured = self
+            .req
+            .captured_headers
+            .iter()
+            .chain(&self.end.captured_headers)
+            .chain(&self.settings.static_attributes);
+        for (k, v) in captured {
+            attrs.push(Attribute::str(k.clone(), v.as_str()));
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        16 + self.req.captured_headers.len()
+            + self.end.captured_headers.len()
+            + self.settings.static_attributes.len()
+    }
+
+    fn server_attributes(
+        &self,
+        plan: SpanPlan,
+        error_type: Option<Cow<'static, str>>,
+    ) -> Vec<Attribute> {
+        let mut a = Vec::with_capacity(self.capacity());
+        self.method_attributes(&mut a);
+        a.push(Attribute::str(sc::URL_PATH, self.path));
+        if let Some(q) = &self.query {
+            a.push(Attribute::str(sc::URL_QUERY, q.as_ref()));
+        }
+        if !self.req.scheme.is_empty() {
+            a.push(Attribute::str(sc::URL_SCHEME, self.req.scheme.as_str()));
+        }
+        self.server_address_attributes(&mut a);
+        let (client_host, client_port) = sc::split_host_port(&self.req.client_address);
+        if !client_host.is_empty() {
+            a.push(Attribute::str(sc::CLIENT_ADDRESS, client_host));
+        }
+        if let Some(p) = client_port {
+            a.push(Attribute::int(sc::CLIENT_PORT, i64::from(p)));
+        }
+        if !self.req.user_agent.is_empty() {
+            a.push(Attribute::str(
+                sc::USER_AGENT_ORIGINAL,
+                self.req.user_agent.as_str(),
+            ));
+        }
+        if let Some(v) = sc::protocol_version(&self.req.protocol) {
+            a.push(Attribute::str(sc::NETWORK_PROTOCOL_VERSION, v));
+        }
+        if !plan.has_client() {
+            // This SERVER span also stands for the upstream call.
+            if !self.end.upstream_cluster.is_empty() {
+                a.push(Attribute::str(
+                    sc::ENVOY_UPSTREAM_CLUSTER,
+                    self.end.upstream_cluster.as_str(),
+                ));
+            }
+            if !self.end.upstream_address.is_empty() {
+                a.push(Attribute::str(
+                    sc::ENVOY_UPSTREAM_ADDRESS,
+                    self.end.upstream_address.as_str(),
+                ));
+            }
+        }
+        self.outcome_and_extra_attributes(error_type, &mut a);
+        a
+    }
+
+    fn client_attributes(&self, error_type: Option<Cow<'static, str>>) -> Vec<Attribute> {
+        let mut a = Vec::with_capacity(self.capacity());
+        self.method_attributes(&mut a);
+        a.push(Attribute::str(sc::URL_FULL, self.url_full()));
+        self.server_address_attributes(&mut a);
+        let (peer_host, peer_port) = sc::split_host_port(&self.end.upstream_address);
+        if !peer_host.is_empty() {
+            a.push(Attribute::str(sc::NETWORK_PEER_ADDRESS, peer_host));
+        }
+        if let Some(p) = peer_port {
+            a.push(Attribute::int(sc::NETWORK_PEER_PORT, i64::from(p)));
+        }
+        if !self.end.upstream_cluster.is_empty() {
+            a.push(Attribute::str(
+                sc::ENVOY_UPSTREAM_CLUSTER,
+                self.end.upstream_cluster.as_str(),
+            ));
+        }
+        self.outcome_and_extra_attributes(error_type, &mut a);
+        a
+    }
+
+    /// `scheme://authority/path?query`, with the query as recorded (redacted if configured).
+    fn url_full(&self) -> String {
+        let scheme = if self.req.scheme.is_empty() {
+            "http"
+        } else {
+            self.req.scheme.as_str()
+        };
+        let q = self.query.as_deref().unwrap_or("");
+        let mut u = String::with_capacity(
+            scheme.len() + 3 + self.req.authority.len() + self.path.len() + 1 + q.len(),
+        );
+        u.push_str(scheme);
+        u.push_str("://");
+        u.push_str(&self.req.authority);
+        u.push_str(self.path);
+        if !q.is_empty() {
+            u.push('?');
+            u.push_str(q);
+        }
+        u
+    }
+}
+
+#[cfg(test)]
+mod tests;
