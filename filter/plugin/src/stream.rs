@@ -1,21 +1,36 @@
-//! One HTTP stream: decide the hop from the request headers and rewrite the context upstream.
+//! One HTTP stream: decide the hop from the request headers, rewrite the context upstream, and for
+//! sampled requests time the hop and hand its facts to the core at stream end.
 
+use crate::facts;
 use crate::host;
 use crate::pairs;
 use crate::shared::Shared;
+use hoptrace_core::hop::HopContext;
 use hoptrace_core::propagation::HeaderLines;
+use hoptrace_core::span::{capture_headers, RequestFacts, ResponseFacts};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-/// Per-request state.
+/// What a sampled request carries from its headers to its end.
+struct Recording {
+    hop: HopContext,
+    request: RequestFacts,
+    response: ResponseFacts,
+}
+
+/// Per-request state: nothing at all for an unsampled request.
 pub struct HoptraceStream {
     shared: Shared,
+    recording: Option<Box<Recording>>,
 }
 
 impl HoptraceStream {
     /// A stream sharing its VM's state.
     pub fn new(shared: Shared) -> Self {
-        HoptraceStream { shared }
+        HoptraceStream {
+            shared,
+            recording: None,
+        }
     }
 }
 
@@ -29,17 +44,76 @@ impl HttpContext for HoptraceStream {
         let Some(state) = guard.as_mut() else {
             return Action::Continue;
         };
-        state.requests = state.requests.saturating_add(1);
         let map = host::request_header_map();
         let lines = pairs::decode(&map);
         let headers = HeaderLines::new(&lines);
-        let hop = state.tracer.start(&headers, state.tick_ns);
+        let hop = state.pipeline.start(&headers, state.tick_ns);
         for (name, value) in &hop.edits.set {
             host::set_request_header(name, value);
         }
         for name in &hop.edits.remove {
             host::remove_request_header(name);
         }
+        if hop.context.sampled() {
+            let wanted = &state.pipeline.settings().attributes.request_headers;
+            let request = RequestFacts::from_headers(&headers, wanted);
+            // This filter sits just before the router: now is when the upstream call begins.
+            let response = ResponseFacts {
+                upstream_start_unix_nano: Some(host::now_ns()),
+                ..ResponseFacts::default()
+            };
+            self.recording = Some(Box::new(Recording {
+                hop: hop.context,
+                request,
+                response,
+            }));
+        }
         Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(rec) = self.recording.as_mut() else {
+            return Action::Continue;
+        };
+        rec.response.first_upstream_byte_unix_nano = Some(host::now_ns());
+        let wanted = self
+            .shared
+            .try_borrow()
+            .ok()
+            .and_then(|s| {
+                s.as_ref()
+                    .map(|s| s.pipeline.settings().attributes.response_headers.clone())
+            })
+            .unwrap_or_default();
+        if !wanted.is_empty() {
+            let map = host::response_header_map();
+            let lines = pairs::decode(&map);
+            let text: Vec<(&str, String)> = lines
+                .iter()
+                .map(|(k, v)| (*k, String::from_utf8_lossy(v).into_owned()))
+                .collect();
+            rec.response.captured_headers =
+                capture_headers(&wanted, text.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        let Some(mut rec) = self.recording.take() else {
+            return;
+        };
+        let now = host::now_ns();
+        rec.response.end_unix_nano = now;
+        facts::complete_request(&mut rec.request);
+        facts::response(&mut rec.response);
+        let direction = facts::direction();
+        let Ok(mut guard) = self.shared.try_borrow_mut() else {
+            return;
+        };
+        if let Some(state) = guard.as_mut() {
+            state
+                .pipeline
+                .finish(&rec.hop, direction, &rec.request, &rec.response, now);
+        }
     }
 }

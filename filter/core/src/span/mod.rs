@@ -8,6 +8,7 @@
 pub mod build;
 pub mod envoy_flags;
 pub mod facts;
+mod from_headers;
 pub mod plan;
 pub mod record;
 pub mod resource;

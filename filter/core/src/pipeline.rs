@@ -1,0 +1,109 @@
+//! The per-VM pipeline the plugin drives: hop decisions, span building, the export queue.
+//!
+//! One [`Pipeline`] lives in each VM's root context. HTTP contexts call [`Pipeline::start`] for every
+//! request and [`Pipeline::finish`] only for sampled ones; the root calls [`Pipeline::poll`] from
+//! `on_tick` and [`Pipeline::on_response`] when a callout answers. Everything is driven by clock
+//! readings passed in, so the whole life of a span is testable natively.
+
+use crate::config::Settings;
+use crate::export::{DropReason, ExportOutcome, ExportRequest, Exporter, MetricKind};
+use crate::hop::{Hop, HopContext, Tracer};
+use crate::ids::IdGenerator;
+use crate::otlp;
+use crate::propagation::HeaderLines;
+use crate::span::{
+    build_spans, plan_spans, resource_from, ListenerDirection, RequestFacts, ResponseFacts,
+    SpanSettings,
+};
+
+/// Per-VM tracing state: decide, record, export.
+pub struct Pipeline {
+    tracer: Tracer,
+    exporter: Exporter,
+    span_settings: SpanSettings,
+}
+
+impl Pipeline {
+    /// A pipeline for validated settings. `node_metadata` (Istio's `NAME`, `NAMESPACE`,
+    /// `WORKLOAD_NAME`, `CLUSTER_ID`…) feeds the resource; `seed` seeds ids and retry jitter.
+    pub fn new(settings: Settings, node_metadata: &[(String, String)], seed: [u8; 32]) -> Self {
+        let resource = resource_from(
+            settings.service_name.as_deref(),
+            &settings.resource_attributes,
+            node_metadata,
+        );
+        let mut ids = IdGenerator::from_seed(seed);
+        let jitter_seed = ids.next_u64();
+        let exporter = Exporter::with_resource(
+            settings.batch,
+            settings.retry,
+            &settings.collector,
+            &resource,
+            jitter_seed,
+        );
+        let span_settings = SpanSettings::from_settings(&settings);
+        Pipeline {
+            tracer: Tracer::new(settings, ids),
+            exporter,
+            span_settings,
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        self.tracer.settings()
+    }
+
+    /// Decide one request's hop (every request; no span work). `now_ns` only feeds the rate-limited
+    /// sampler, so a coarse clock is fine.
+    pub fn start<K, V>(&mut self, headers: &HeaderLines<'_, K, V>, now_ns: u64) -> Hop
+    where
+        K: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        self.exporter.count_request();
+        self.tracer.start(headers, now_ns)
+    }
+
+    /// Build, encode once and enqueue the spans of a finished hop. Called for sampled hops; a later
+    /// "keep errors" rule can call it for unsampled ones too, since nothing here depends on the flag.
+    pub fn finish(
+        &mut self,
+        hop: &HopContext,
+        direction: ListenerDirection,
+        request: &RequestFacts,
+        response: &ResponseFacts,
+        now_ns: u64,
+    ) -> Vec<Result<(), DropReason>> {
+        let plan = plan_spans(self.tracer.settings().span_kind, direction);
+        let ids = hop.span_ids(plan, self.tracer.new_span_id());
+        let encoding = self.exporter.encoding();
+        build_spans(&ids, plan, request, response, &self.span_settings)
+            .into_iter()
+            .map(|span| {
+                let bytes = otlp::encode_span_for(encoding, span);
+                self.exporter.enqueue(bytes, now_ns)
+            })
+            .collect()
+    }
+
+    /// Export requests due now (from `on_tick`).
+    pub fn poll(&mut self, now_ns: u64) -> Vec<ExportRequest> {
+        self.exporter.poll(now_ns)
+    }
+
+    /// The answer (or failure) of export attempt `id`.
+    pub fn on_response(&mut self, id: u64, outcome: ExportOutcome, now_ns: u64) {
+        self.exporter.on_response(id, outcome, now_ns);
+    }
+
+    /// Current metric values, exactly named (see DESIGN.md "Export").
+    pub fn metric_values(&self) -> [(&'static str, MetricKind, u64); 12] {
+        self.exporter.metric_values()
+    }
+
+    /// Rate-limited log lines waiting to be written.
+    pub fn drain_logs(&mut self) -> Vec<String> {
+        self.exporter.drain_logs()
+    }
+}
