@@ -427,3 +427,42 @@ fn oci_layout_passes_skopeo() {
     }
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// The Envoy binary the Makefile installs (`make envoy`), if it is there.
+fn envoy_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("HOPTRACE_ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/lib/python3.11/site-packages/envoy/_bin/envoy"));
+    path.is_file().then_some(path)
+}
+
+#[test]
+fn envoy_accepts_the_cluster_the_patch_policy_adds() {
+    let Some(envoy) = envoy_binary() else {
+        eprintln!("skipped: no Envoy binary (`make envoy`, or set HOPTRACE_ENVOY)");
+        return;
+    };
+    let policy = document(
+        "envoy/envoy-gateway/collector-backend.yaml",
+        "EnvoyPatchPolicy",
+    );
+    let cluster = policy["spec"]["jsonPatches"][0]["operation"]["value"].clone();
+    // Envoy Gateway adds the value as a Cluster resource; a static cluster in a bootstrap goes
+    // through the same proto validation.
+    let bootstrap = serde_json::json!({ "static_resources": { "clusters": [cluster] } });
+    let dir = scratch("envoy-cluster");
+    let config = dir.join("bootstrap.json");
+    fs::write(&config, bootstrap.to_string()).unwrap();
+    let out = Command::new(&envoy)
+        .args(["--mode", "validate", "--log-level", "error", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", envoy.display()));
+    assert!(
+        out.status.success(),
+        "Envoy refuses the otlp_collector cluster:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
