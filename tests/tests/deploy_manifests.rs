@@ -33,6 +33,7 @@ const ROOT_ID: &str = "hoptrace";
 /// Eight bytes that are a valid, empty Wasm module: enough for the OCI tools, which never run it.
 const TINY_WASM: &[u8] = b"\0asm\x01\0\0\0";
 
+/// The repository root: the tests crate sits one level below it.
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -71,6 +72,7 @@ fn manifest_documents() -> Vec<(String, Json)> {
     docs
 }
 
+/// `metadata.name` of a Kubernetes resource, `?` when absent.
 fn name_of(doc: &Json) -> &str {
     doc["metadata"]["name"].as_str().unwrap_or("?")
 }
@@ -145,11 +147,13 @@ pub fn as_protobuf_struct(value: &Json) -> Json {
     }
 }
 
+/// The filter's verdict on `json`; a refusal fails the test with the field the filter names.
 fn parse(label: &str, json: &str) -> Settings {
     parse_config(json.as_bytes())
         .unwrap_or_else(|e| panic!("{label}: hoptrace refuses its configuration: {e}\n{json}"))
 }
 
+/// The parsed settings of every embedded configuration whose label starts with `prefix`.
 fn configs_under(prefix: &str) -> Vec<(String, Settings)> {
     let found: Vec<_> = embedded_plugin_configs()
         .into_iter()
@@ -381,6 +385,7 @@ fn oci_layout_is_deterministic() {
     let _ = fs::remove_dir_all(&dir);
 }
 
+/// sha256 of a file, hex; python3 is needed by the tools anyway, a hash crate is not.
 fn sha256_hex_via_python(file: &Path) -> String {
     let out = Command::new("python3")
         .args([
@@ -394,6 +399,7 @@ fn sha256_hex_via_python(file: &Path) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// Whether `program` is an executable name found on PATH.
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
