@@ -11,7 +11,7 @@ SIZE_BUDGET := 307200
 export HOPTRACE_ENVOY := $(ENVOY)
 export HOPTRACE_WASM_DIR := $(abspath $(WASM_DIR))
 
-.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain
+.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,6 +52,14 @@ e2e: wasm envoy ## end-to-end tests in a real Envoy (and through the shim)
 	cargo test -p hoptrace-e2e -p hoptrace-shim -- --test-threads=2
 
 test: lint unit size e2e ## everything CI runs: lint, unit, size, shim and Envoy end-to-end tests
+
+OCI_DIR := target/oci/hoptrace
+
+oci: wasm ## target/oci/hoptrace: hoptrace.wasm as an OCI image layout for Istio and Envoy Gateway (no Docker)
+	python3 tools/oci-layout.py --wasm $(WASM) --out $(OCI_DIR)
+
+oci-check: oci ## check that layout with skopeo (installed from Debian if missing) against the .wasm
+	python3 tools/check-oci.py --layout $(OCI_DIR) --wasm $(WASM) --install
 
 clean: ## remove build outputs and the venv
 	cargo clean
