@@ -75,9 +75,14 @@ def summarize(runs, names):
     return out
 
 
-def targets(runs, summary):
-    """(verdict, text) lines for the issue's targets; verdict is PASS, FAIL or n/a."""
+def targets(runs, summary, exports=None):
+    """(verdict, text) lines for the issue's targets; verdict is PASS, FAIL or n/a.
+
+    A target whose variants have a warning (errors under load, no spans where spans are due)
+    fails whatever the numbers say: fast-but-broken is not a result.
+    """
     by = {s["variant"]: s for s in summary}
+    broken = {name for name, _ in warnings(summary, exports)} if exports is not None else set()
     lines = []
 
     def overhead(name):
@@ -122,22 +127,33 @@ def targets(runs, summary):
         m = _median(ratios)
         ok = abs(m - 1.0) <= COLLECTOR_503_TOLERANCE
         lines.append(("PASS" if ok else "FAIL", f"{what}: {m:.3f}×"))
+    involved = [
+        ("hoptrace100", "native100_upstream"),
+        ("hoptrace1", "floor_rewrite"),
+        ("hoptrace100",),
+        ("hoptrace100", "hoptrace100_503"),
+    ]
+    for i, names in enumerate(involved):
+        bad = [n for n in names if n in broken]
+        verdict, text = lines[i]
+        if bad and verdict != "n/a":
+            lines[i] = ("FAIL", f"{text} — not valid: {', '.join(bad)} has a warning below")
     return lines
 
 
 def warnings(summary, exports):
-    """Lines about runs whose numbers should not be trusted as they stand."""
+    """(variant, why) for runs whose numbers should not be trusted as they stand."""
     out = []
     for s in summary:
         name = s["variant"]
         if s["http_errors"]:
-            out.append(f"`{name}`: {s['http_errors']} non-2xx responses or socket errors under load")
+            out.append((name, f"{s['http_errors']} non-2xx responses or socket errors under load"))
         if s["sink_errors"]:
-            out.append(f"`{name}`: the sink could not decode {s['sink_errors']} export POST(s)")
+            out.append((name, f"the sink could not decode {s['sink_errors']} export POST(s)"))
         if exports.get(name) and not s["spans"]:
-            out.append(f"`{name}`: should export spans, but the sink decoded none")
+            out.append((name, "should export spans, but the sink decoded none"))
         if not exports.get(name) and s["spans"]:
-            out.append(f"`{name}`: should not export, but the sink decoded {s['spans']} spans")
+            out.append((name, f"should not export, but the sink decoded {s['spans']} spans"))
     return out
 
 
@@ -229,10 +245,14 @@ def results_md(meta, runs, summary, verdicts, skipped, checks, extras):
     out += [""]
     warned = warnings(summary, meta["exports"])
     if warned:
-        out += ["## Warnings", ""] + [f"- {w}" for w in warned] + [""]
+        out += ["## Warnings", ""] + [f"- `{n}`: {w}" for n, w in warned] + [""]
     if skipped:
         out += ["## Variants not measured", ""]
-        out += [f"- `{name}`: {reason}" for name, reason in skipped.items()]
+        for name, reason in skipped.items():
+            first, *rest = reason.splitlines() or [""]
+            out += [f"- `{name}`: {first}"]
+            if rest:
+                out += ["", "  ```text", *[f"  {line}" for line in rest], "  ```"]
         out += [""]
     out += ["## Propagation check (before measuring)", ""]
     for name, lines in checks.items():
@@ -244,12 +264,12 @@ def results_md(meta, runs, summary, verdicts, skipped, checks, extras):
     return "\n".join(out)
 
 
-def readme_section(meta, summary, verdicts):
+def readme_section(meta, summary, verdicts, results_link):
     """The README summary between the bench markers (markers not included)."""
     rows = [
-        f"Measured by `make bench` on {meta['date']} ({meta['nproc']} CPUs, {meta['cpu_model']}, "
+        f"Measured by `{meta['command']}` on {meta['date']} ({meta['nproc']} CPUs, {meta['cpu_model']}, "
         f"{meta['envoy_version']}; one worker, `{meta['wrk_cmd']}`, {meta['rounds']} interleaved "
-        "rounds). Full tables and raw numbers: [bench/results.md](bench/results.md).",
+        f"round(s)). Full tables and raw numbers: [{results_link}]({results_link}).",
         "",
         "| variant | throughput vs no tracing | proxy CPU over no tracing | spans per export POST |",
         "|---|---:|---:|---:|",

@@ -202,12 +202,8 @@ def main():
     ]
     for t in threads:
         t.start()
-    try:
-        signal.sigwait({signal.SIGTERM, signal.SIGINT})
-    finally:
-        for s in servers:
-            s.shutdown()
-            s.server_close()
+    # The serving threads are daemons: returning ends them and the process closes the sockets.
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
 
 
 if __name__ == "__main__":

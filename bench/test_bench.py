@@ -86,6 +86,7 @@ class Statistics(unittest.TestCase):
         run(1, "hoptrace100_503", 3900, 91, posts=4, spans=2048),
         run(1, "floor_rewrite", 4000, 80), run(1, "hoptrace1", 4250, 75),
     ]
+    EXPORTS = {"hoptrace100": True, "hoptrace100_503": True}  # the synthetic runs with spans
     NAMES = ["baseline", "native100_upstream", "floor_rewrite", "hoptrace100", "hoptrace1",
              "hoptrace100_503"]
 
@@ -99,9 +100,16 @@ class Statistics(unittest.TestCase):
 
     def test_targets(self):
         summary = report.summarize(self.RUNS, self.NAMES)
-        verdicts = [v for v, _ in report.targets(self.RUNS, summary)]
+        verdicts = [v for v, _ in report.targets(self.RUNS, summary, self.EXPORTS)]
         # 30 µs ≤ 0.6 × 70; 15 ≤ 20; 512 ≥ 500; 0.9875× is within 5 %.
         self.assertEqual(verdicts, ["PASS", "PASS", "PASS", "PASS"])
+
+    def test_a_silent_exporter_fails_its_targets(self):
+        runs = [dict(r, sink=dict(r["sink"], spans=0, posts=0)) if r["variant"] == "hoptrace100" else r
+                for r in self.RUNS]
+        verdicts = report.targets(runs, report.summarize(runs, self.NAMES), self.EXPORTS)
+        self.assertEqual([v for v, _ in verdicts], ["FAIL", "PASS", "FAIL", "FAIL"])
+        self.assertIn("not valid: hoptrace100", verdicts[0][1])
 
     def test_missing_variants_are_not_applicable(self):
         runs = [r for r in self.RUNS if r["variant"] == "baseline"]
@@ -130,6 +138,10 @@ class Readme(unittest.TestCase):
 
 class SinkDecode(unittest.TestCase):
     def test_gzip_protobuf_and_garbage(self):
+        try:
+            import opentelemetry.proto  # noqa: F401
+        except ImportError:
+            self.skipTest("opentelemetry-proto not installed (bench/requirements.txt)")
         import sink
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
             ExportTraceServiceRequest,
