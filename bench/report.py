@@ -219,7 +219,7 @@ def results_md(meta, runs, summary, verdicts, skipped, checks, extras):
         f"Envoy: {meta['envoy_version']}  ",
         f"wrk: {meta['wrk_version']}  ",
         f"Machine: {meta['nproc']} CPUs ({meta['cpu_model']}), Linux {meta['kernel']}, "
-        f"{meta['mem']}",
+        f"{meta['mem']}; {meta['load']}",
         "",
         "## Method",
         "",

@@ -260,6 +260,10 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, on_signal)
 
+    load_before = os.getloadavg()[0]
+    if load_before > 1.0:
+        print(f"bench: warning: load average {load_before:.1f} before starting; other work on this "
+              "machine will show up as noise (ratios inside a round still hold best)")
     started = time.monotonic()
     bench = Bench(args, envoy, wrk_bin, run_dir)
     runs = []
@@ -305,6 +309,7 @@ def main():
         "settle": args.settle,
         "budget": budget,
         "elapsed": elapsed,
+        "load": f"1-min load average {load_before:.2f} before the run, {os.getloadavg()[0]:.2f} after",
         "what": {v.name: v.what for v in VARIANTS},
         "exports": {v.name: v.exports for v in VARIANTS},
         "wasm_sizes": {p.name: p.stat().st_size for v in VARIANTS if v.name in bench.proxies
