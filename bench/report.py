@@ -1,0 +1,299 @@
+"""Turning the raw runs into per-variant numbers, the target verdicts, results.md and the README table.
+
+Every ratio is taken inside one round (variant against that round's baseline) before the median,
+so drift of a shared machine between rounds cancels out (STYLE.md #10).
+"""
+
+import re
+import statistics
+from pathlib import Path
+
+README_START = "<!-- bench:start -->"
+README_END = "<!-- bench:end -->"
+# "within a few percent" for the 503-collector target, made a number.
+COLLECTOR_503_TOLERANCE = 0.05
+SPANS_PER_POST_TARGET = 500
+NATIVE_SHARE_TARGET = 0.6
+
+
+def _median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def _range(xs):
+    xs = [x for x in xs if x is not None]
+    return (min(xs), max(xs)) if xs else (None, None)
+
+
+def _per_round(runs, name):
+    return {r["round"]: r for r in runs if r["variant"] == name}
+
+
+def summarize(runs, names):
+    """Per-variant summary dicts, in `names` order, for the variants that have runs."""
+    base = _per_round(runs, "baseline")
+    out = []
+    for name in names:
+        mine = _per_round(runs, name)
+        if not mine:
+            continue
+        rounds = sorted(mine)
+        ratios = [mine[r]["rps"] / base[r]["rps"] for r in rounds if r in base and base[r]["rps"]]
+        diffs = [mine[r]["cpu_us"] - base[r]["cpu_us"] for r in rounds if r in base]
+        requests = sum(mine[r]["requests"] for r in rounds)
+        posts = sum(mine[r]["sink"]["posts"] for r in rounds)
+        spans = sum(mine[r]["sink"]["spans"] for r in rounds)
+        wire = sum(mine[r]["sink"]["wire_bytes"] for r in rounds)
+        kinds = {}
+        for r in rounds:
+            for k, n in mine[r]["sink"]["kinds"].items():
+                kinds[k] = kinds.get(k, 0) + n
+        out.append(
+            {
+                "variant": name,
+                "rounds": len(rounds),
+                "rps": _median([mine[r]["rps"] for r in rounds]),
+                "ratio": _median(ratios),
+                "ratio_range": _range(ratios),
+                "p50_ms": _median([mine[r]["p50_ms"] for r in rounds]),
+                "p99_ms": _median([mine[r]["p99_ms"] for r in rounds]),
+                "cpu_us": _median([mine[r]["cpu_us"] for r in rounds]),
+                "cpu_diff_us": _median(diffs),
+                "cpu_diff_range": _range(diffs),
+                "requests": requests,
+                "spans": spans,
+                "posts": posts,
+                "spans_per_post": spans / posts if posts else None,
+                "bytes_per_span": wire / spans if spans else None,
+                "spans_per_request": spans / requests if requests else None,
+                "kinds": kinds,
+                "sink_errors": sum(mine[r]["sink"]["errors"] for r in rounds),
+                "http_errors": sum(mine[r]["non2xx"] + mine[r]["socket_errors"] for r in rounds),
+            }
+        )
+    return out
+
+
+def targets(runs, summary, exports=None):
+    """(verdict, text) lines for the issue's targets; verdict is PASS, FAIL or n/a.
+
+    A target whose variants have a warning (errors under load, no spans where spans are due)
+    fails whatever the numbers say: fast-but-broken is not a result.
+    """
+    by = {s["variant"]: s for s in summary}
+    broken = {name for name, _ in warnings(summary, exports)} if exports is not None else set()
+    lines = []
+
+    def overhead(name):
+        s = by.get(name)
+        return s["cpu_diff_us"] if s else None
+
+    h100, nup = overhead("hoptrace100"), overhead("native100_upstream")
+    what = "hoptrace100 CPU overhead ≤ 0.6 × native100_upstream overhead"
+    if h100 is None or nup is None:
+        lines.append(("n/a", f"{what}: needs both variants"))
+    else:
+        limit = NATIVE_SHARE_TARGET * nup
+        share = f" ({h100 / nup:.2f}×)" if nup > 0 else ""
+        lines.append(
+            (
+                "PASS" if h100 <= limit else "FAIL",
+                f"{what}: {h100:+.1f} µs vs limit {limit:+.1f} µs{share}",
+            )
+        )
+
+    h1, rw = overhead("hoptrace1"), overhead("floor_rewrite")
+    what = "hoptrace1 CPU overhead ≤ floor_rewrite overhead"
+    if h1 is None or rw is None:
+        lines.append(("n/a", f"{what}: needs both variants"))
+    else:
+        lines.append(("PASS" if h1 <= rw else "FAIL", f"{what}: {h1:+.1f} µs vs {rw:+.1f} µs"))
+
+    what = f"≥ {SPANS_PER_POST_TARGET} spans per export POST (hoptrace100)"
+    s = by.get("hoptrace100")
+    if s is None or s["spans_per_post"] is None:
+        lines.append(("n/a" if s is None else "FAIL", f"{what}: " + ("not measured" if s is None else "no export seen")))
+    else:
+        spp = s["spans_per_post"]
+        lines.append(("PASS" if spp >= SPANS_PER_POST_TARGET else "FAIL", f"{what}: {spp:.0f}"))
+
+    what = f"hoptrace100_503 req/s within {COLLECTOR_503_TOLERANCE:.0%} of hoptrace100 (same round)"
+    healthy, down = _per_round(runs, "hoptrace100"), _per_round(runs, "hoptrace100_503")
+    ratios = [down[r]["rps"] / healthy[r]["rps"] for r in down if r in healthy and healthy[r]["rps"]]
+    if not ratios:
+        lines.append(("n/a", f"{what}: needs both variants"))
+    else:
+        m = _median(ratios)
+        ok = abs(m - 1.0) <= COLLECTOR_503_TOLERANCE
+        lines.append(("PASS" if ok else "FAIL", f"{what}: {m:.3f}×"))
+    involved = [
+        ("hoptrace100", "native100_upstream"),
+        ("hoptrace1", "floor_rewrite"),
+        ("hoptrace100",),
+        ("hoptrace100", "hoptrace100_503"),
+    ]
+    for i, names in enumerate(involved):
+        bad = [n for n in names if n in broken]
+        verdict, text = lines[i]
+        if bad and verdict != "n/a":
+            lines[i] = ("FAIL", f"{text} — not valid: {', '.join(bad)} has a warning below")
+    return lines
+
+
+def warnings(summary, exports):
+    """(variant, why) for runs whose numbers should not be trusted as they stand."""
+    out = []
+    for s in summary:
+        name = s["variant"]
+        if s["http_errors"]:
+            out.append((name, f"{s['http_errors']} non-2xx responses or socket errors under load"))
+        if s["sink_errors"]:
+            out.append((name, f"the sink could not decode {s['sink_errors']} export POST(s)"))
+        if exports.get(name) and not s["spans"]:
+            out.append((name, "should export spans, but the sink decoded none"))
+        if not exports.get(name) and s["spans"]:
+            out.append((name, f"should not export, but the sink decoded {s['spans']} spans"))
+    return out
+
+
+def _f(x, fmt):
+    return "–" if x is None else format(x, fmt)
+
+
+def _range_text(r, fmt):
+    lo, hi = r
+    return "–" if lo is None else f"{format(lo, fmt)}…{format(hi, fmt)}"
+
+
+def variant_table(summary, what):
+    rows = [
+        "| variant | what | req/s (median) | × baseline (median, range) | p50 ms | p99 ms "
+        "| CPU µs/req | Δ CPU µs/req (range) | spans decoded | POSTs | spans/POST | bytes/span "
+        "| spans/req | errors |",
+        "|---|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in summary:
+        errors = s["http_errors"] + s["sink_errors"]
+        rows.append(
+            f"| {s['variant']} | {what.get(s['variant'], '')} | {_f(s['rps'], '.0f')} "
+            f"| {_f(s['ratio'], '.3f')} ({_range_text(s['ratio_range'], '.3f')}) "
+            f"| {_f(s['p50_ms'], '.3f')} | {_f(s['p99_ms'], '.3f')} | {_f(s['cpu_us'], '.1f')} "
+            f"| {_f(s['cpu_diff_us'], '+.1f')} ({_range_text(s['cpu_diff_range'], '+.1f')}) "
+            f"| {s['spans']} | {s['posts']} | {_f(s['spans_per_post'], '.1f')} "
+            f"| {_f(s['bytes_per_span'], '.0f')} | {_f(s['spans_per_request'], '.2f')} | {errors} |"
+        )
+    return "\n".join(rows)
+
+
+def raw_table(runs):
+    rows = [
+        "| round | slot | variant | requests | s | req/s | p50 ms | p99 ms | CPU s | CPU µs/req "
+        "| POSTs | spans | wire bytes | span kinds | non-2xx | socket errors |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for r in runs:
+        kinds = ", ".join(f"{k.removeprefix('SPAN_KIND_')}={n}" for k, n in sorted(r["sink"]["kinds"].items()))
+        rows.append(
+            f"| {r['round']} | {r['slot']} | {r['variant']} | {r['requests']} | {r['seconds']:.2f} "
+            f"| {r['rps']:.0f} | {_f(r['p50_ms'], '.3f')} | {_f(r['p99_ms'], '.3f')} "
+            f"| {r['cpu_s']:.2f} | {r['cpu_us']:.1f} | {r['sink']['posts']} | {r['sink']['spans']} "
+            f"| {r['sink']['wire_bytes']} | {kinds or '–'} | {r['non2xx']} | {r['socket_errors']} |"
+        )
+    return "\n".join(rows)
+
+
+def _verbatim(path):
+    text = Path(path).read_text(errors="replace").rstrip("\n")
+    fence = "````" if "```" in text else "```"
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def results_md(meta, runs, summary, verdicts, skipped, checks, extras):
+    """The whole bench/results.md text."""
+    out = [
+        "# hoptrace benchmark results",
+        "",
+        f"Written by `bench/run.py`, not by hand. Command: `{meta['command']}`  ",
+        f"Date: {meta['date']}  ",
+        f"Envoy: {meta['envoy_version']}  ",
+        f"wrk: {meta['wrk_version']}  ",
+        f"Machine: {meta['nproc']} CPUs ({meta['cpu_model']}), Linux {meta['kernel']}, "
+        f"{meta['mem']}; {meta['load']}",
+        "",
+        "## Method",
+        "",
+        f"Each variant is its own Envoy 1.40 (`--concurrency 1`) pinned to core {meta['proxy_core']}; "
+        f"the upstream (an Envoy answering with `direct_response`), the OTLP/HTTP sinks (Python, "
+        f"decoding every export as `ExportTraceServiceRequest`) and `{meta['wrk_cmd']}` share core "
+        f"{meta['load_core']}. All on 127.0.0.1. {meta['rounds']} round(s); round r runs the variants "
+        f"starting at variant r mod n, so drift hits every variant alike. Each run: "
+        f"{meta['warmup']} s warm-up, {meta['settle']} s settle, {meta['duration']} s measured, "
+        f"{meta['settle']} s for the exporters to flush before the sink is read. Budget: "
+        f"{meta['budget']}; this run took {meta['elapsed']:.0f} s.",
+        "",
+        "Proxy CPU is utime+stime of the Envoy process (all threads, /proc/<pid>/stat) over the "
+        "measured interval divided by the requests wrk completed; Δ is against the same round's "
+        "baseline, then the median over rounds. Sink columns count what the sink decoded between "
+        "the start of the measured interval and the end of the flush wait.",
+        "",
+    ]
+    if meta.get("wasm_sizes"):
+        out += ["Release .wasm sizes: " + ", ".join(f"`{n}` {b} bytes" for n, b in meta["wasm_sizes"].items()), ""]
+    out += ["## Results", "", variant_table(summary, meta["what"]), "", "## Targets", ""]
+    out += [f"- **{v}** {t}" for v, t in verdicts]
+    out += [""]
+    warned = warnings(summary, meta["exports"])
+    if warned:
+        out += ["## Warnings", ""] + [f"- `{n}`: {w}" for n, w in warned] + [""]
+    if skipped:
+        out += ["## Variants not measured", ""]
+        for name, reason in skipped.items():
+            first, *rest = reason.splitlines() or [""]
+            out += [f"- `{name}`: {first}"]
+            if rest:
+                out += ["", "  ```text", *[f"  {line}" for line in rest], "  ```"]
+        out += [""]
+    out += ["## Propagation check (before measuring)", ""]
+    for name, lines in checks.items():
+        out += [f"- `{name}`: " + "; ".join(lines)]
+    out += [""]
+    for title, path in extras:
+        out += [f"## {title} (`{path.name}`)", "", _verbatim(path), ""]
+    out += ["## Raw per-round numbers", "", raw_table(runs), ""]
+    return "\n".join(out)
+
+
+def readme_section(meta, summary, verdicts, results_link):
+    """The README summary between the bench markers (markers not included)."""
+    rows = [
+        f"Measured by `{meta['command']}` on {meta['date']} ({meta['nproc']} CPUs, {meta['cpu_model']}, "
+        f"{meta['envoy_version']}; one worker, `{meta['wrk_cmd']}`, {meta['rounds']} interleaved "
+        f"round(s)). Full tables and raw numbers: [{results_link}]({results_link}).",
+        "",
+        "| variant | throughput vs no tracing | proxy CPU over no tracing | spans per export POST |",
+        "|---|---:|---:|---:|",
+    ]
+    for s in summary:
+        if s["variant"] == "baseline":
+            continue
+        rows.append(
+            f"| {meta['what'].get(s['variant'], s['variant'])} | {_f(s['ratio'], '.2f')}× "
+            f"| {_f(s['cpu_diff_us'], '+.1f')} µs/req | {_f(s['spans_per_post'], '.0f')} |"
+        )
+    rows += ["", *[f"- {v}: {t}" for v, t in verdicts]]
+    return "\n".join(rows)
+
+
+def rewrite_readme(path, section):
+    """Replaces the text between the bench markers; returns False if the markers are missing."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    text = path.read_text()
+    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.S)
+    if not pattern.search(text):
+        return False
+    new = pattern.sub(lambda _: f"{README_START}\n{section}\n{README_END}", text, count=1)
+    path.write_text(new)
+    return True

