@@ -11,7 +11,7 @@ SIZE_BUDGET := 307200
 export HOPTRACE_ENVOY := $(ENVOY)
 export HOPTRACE_WASM_DIR := $(abspath $(WASM_DIR))
 
-.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check
+.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,6 +52,14 @@ e2e: wasm envoy ## end-to-end tests in a real Envoy (and through the shim)
 	cargo test -p hoptrace-e2e -p hoptrace-shim -- --test-threads=2
 
 test: lint unit size e2e ## everything CI runs: lint, unit, size, shim and Envoy end-to-end tests
+
+bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~10 min): bench/results.md + README table
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	$(PY) bench/run.py
+
+bench-quick: wasm envoy ## a 1-round smoke run of the benchmark (results under bench/.run/, README untouched)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	$(PY) bench/run.py --quick
 
 OCI_DIR := target/oci/hoptrace
 
