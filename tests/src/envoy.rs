@@ -229,9 +229,10 @@ fn read_admin_port(path: &Path) -> Option<u16> {
     text.trim().rsplit(':').next()?.parse().ok()
 }
 
-/// The last `n` lines of `text`.
+/// The last `n` lines of `text`, without Envoy's start-up listing of extensions and header maps
+/// (indented message lines), which would otherwise fill the tail of a short run.
 pub fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.contains("]   ")).collect();
     let start = lines.len().saturating_sub(n);
     lines.get(start..).unwrap_or_default().join("\n")
 }
