@@ -3,6 +3,7 @@
 //! with the official schema, and a raw HTTP/1.1 client. Everything binds 127.0.0.1 only, every request
 //! count and wait is bounded, and every process or thread started here is stopped when its handle drops.
 
+pub mod accounting;
 pub mod admin;
 pub mod client;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod tempdir;
 pub mod traceparent;
 pub mod upstream;
 
+pub use accounting::Accounting;
 pub use client::{Request, Response};
 pub use config::{Direction, EnvoyConfig, Listener};
 pub use envoy::{validate, Envoy, StartFailure};

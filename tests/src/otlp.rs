@@ -123,6 +123,21 @@ pub fn attr_int(attrs: &[KeyValue], key: &str) -> Option<i64> {
     }
 }
 
+/// The spans of one trace, in arrival order.
+pub fn of_trace<'a>(spans: &'a [ReceivedSpan], trace_id: &str) -> Vec<&'a ReceivedSpan> {
+    spans.iter().filter(|s| s.trace_id() == trace_id).collect()
+}
+
+/// Span ids seen more than once (an exporter must not deliver a span twice).
+pub fn duplicate_span_ids(spans: &[ReceivedSpan]) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    spans
+        .iter()
+        .map(ReceivedSpan::span_id)
+        .filter(|id| !seen.insert(id.clone()))
+        .collect()
+}
+
 impl ReceivedSpan {
     /// Trace id, 32 hex chars.
     pub fn trace_id(&self) -> String {

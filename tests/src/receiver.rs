@@ -48,6 +48,8 @@ pub struct ReceivedRequest {
     pub answered: Answered,
     /// Whether its spans count as received (answered 2xx).
     pub accepted: bool,
+    /// When its body had arrived (before any scripted delay).
+    pub received_at: Instant,
 }
 
 impl ReceivedRequest {
@@ -183,6 +185,7 @@ fn handle(shared: &Shared, request: ServedRequest) -> Answer {
     if request.path() != TRACES_PATH || request.method != "POST" {
         return Answer::text(404, "only POST /v1/traces here\n");
     }
+    let received_at = Instant::now();
     let content_type = request.header("content-type").map(str::to_string);
     let decoded = otlp::decode_request(
         &request.body,
@@ -236,6 +239,7 @@ fn handle(shared: &Shared, request: ServedRequest) -> Answer {
         span_count,
         answered,
         accepted,
+        received_at,
     };
     shared.lock().requests.push(received);
     shared.changed.notify_all();

@@ -5,7 +5,12 @@
 
 // Test helpers fail the test by panicking, like the #[test] fns clippy.toml already allows: a panic
 // (not an Err return) is what makes a dropped Envoy print its log.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::{Duration, Instant};
 
