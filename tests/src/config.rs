@@ -37,6 +37,7 @@ pub struct Listener {
     plugin: Option<String>,
     module: String,
     route_timeout: Duration,
+    fail_open: bool,
 }
 
 impl Listener {
@@ -50,6 +51,7 @@ impl Listener {
             plugin: None,
             module: paths::HOPTRACE_WASM.to_string(),
             route_timeout: Duration::from_secs(15),
+            fail_open: false,
         }
     }
 
@@ -93,6 +95,13 @@ impl Listener {
         self
     }
 
+    /// Sets the plugin's `failure_policy: FAIL_OPEN` (as the Istio and gateway examples do) instead of
+    /// Envoy's default fail-closed.
+    pub fn fail_open(mut self) -> Listener {
+        self.fail_open = true;
+        self
+    }
+
     /// The listener's name (key for [`crate::Envoy::port`]).
     pub fn name(&self) -> &str {
         &self.name
@@ -112,7 +121,7 @@ impl Listener {
         let mut http_filters = Vec::new();
         if let Some(plugin) = &self.plugin {
             let module = paths::wasm_module(&self.module)?;
-            http_filters.push(wasm_filter(&module, plugin));
+            http_filters.push(wasm_filter(&module, plugin, self.fail_open));
         }
         http_filters.push(json!({
             "name": "envoy.filters.http.router",
@@ -157,8 +166,8 @@ impl Listener {
     }
 }
 
-fn wasm_filter(module: &std::path::Path, plugin: &str) -> Value {
-    json!({
+fn wasm_filter(module: &std::path::Path, plugin: &str, fail_open: bool) -> Value {
+    let mut filter = json!({
         "name": "envoy.filters.http.wasm",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
@@ -176,7 +185,16 @@ fn wasm_filter(module: &std::path::Path, plugin: &str) -> Value {
                 }
             }
         }
-    })
+    });
+    if fail_open {
+        if let Some(config) = filter
+            .pointer_mut("/typed_config/config")
+            .and_then(Value::as_object_mut)
+        {
+            config.insert("failure_policy".into(), json!("FAIL_OPEN"));
+        }
+    }
+    filter
 }
 
 fn socket(port: u16) -> Value {

@@ -26,7 +26,7 @@ pub fn workspace_root() -> PathBuf {
 pub fn envoy_binary() -> Result<PathBuf> {
     let path = match std::env::var_os(ENVOY_ENV) {
         Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => workspace_root().join(VENV_ENVOY),
+        _ => venv_envoy(),
     };
     if !path.is_file() {
         bail!(
@@ -36,6 +36,23 @@ pub fn envoy_binary() -> Result<PathBuf> {
         );
     }
     Ok(path)
+}
+
+/// Envoy in the venv: the Python 3.11 path `make envoy` gives on Debian 12, else whichever
+/// `python3.*` the venv was made with.
+fn venv_envoy() -> PathBuf {
+    let root = workspace_root();
+    let default = root.join(VENV_ENVOY);
+    if default.is_file() {
+        return default;
+    }
+    let found = std::fs::read_dir(root.join(".venv/lib"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("site-packages/envoy/_bin/envoy"))
+        .find(|candidate| candidate.is_file());
+    found.unwrap_or(default)
 }
 
 /// A built module by file name (`hoptrace.wasm`): in `$HOPTRACE_WASM_DIR`, else the release dir.
