@@ -136,8 +136,11 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 pub fn encode_lower_hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0x0f)]));
+        for nibble in [b >> 4, b & 0x0f] {
+            if let Some(c) = HEX.get(usize::from(nibble)) {
+                s.push(char::from(*c));
+            }
+        }
     }
     s
 }

@@ -1,0 +1,395 @@
+//! Config tests: the error-case table, defaults, a full config, and a no-panic property.
+
+use super::*;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+/// (case, configuration, field named, start of the message).
+#[rustfmt::skip]
+const ERROR_CASES: &[(&str, &str, &str, &str)] = &[
+    // The document itself.
+    ("bad JSON",                      r#"{"sampler": }"#,                          "configuration", "invalid JSON: expected value at line 1"),
+    ("trailing garbage",              r#"{} x"#,                                   "configuration", "invalid JSON: trailing characters"),
+    ("not UTF-8",                     "{\"sampler\": \"\u{FFFD}\"}\u{0}",           "configuration", "invalid JSON"),
+    ("array document",                r#"[]"#,                                     "configuration", "invalid type: sequence, expected a JSON object"),
+    ("string document",               r#""always_on""#,                            "configuration", "invalid type: string \"always_on\", expected a JSON object"),
+    ("null document",                 r#"null"#,                                   "configuration", "invalid type: null, expected a JSON object"),
+    ("unknown top-level key",         r#"{"sampling": "always_on"}"#,              "configuration", "unknown field \"sampling\", expected one of \"service_name\""),
+    // Types, named by path.
+    ("sampler not a string",          r#"{"sampler": 1}"#,                         "sampler",       "invalid type: integer \"1\", expected a string"),
+    ("sampler an array",              r#"{"sampler": ["always_on"]}"#,             "sampler",       "invalid type: sequence, expected a string"),
+    ("sampler an object",             r#"{"sampler": {"a": 1}}"#,                  "sampler",       "invalid type: map, expected a string"),
+    ("sampler_arg a string",          r#"{"sampler_arg": "0.5"}"#,                 "sampler_arg",   "invalid type: string \"0.5\", expected f64"),
+    ("trust_incoming a string",       r#"{"trust_incoming": "false"}"#,            "trust_incoming","invalid type: string \"false\", expected a boolean"),
+    ("service_name a number",         r#"{"service_name": 5}"#,                    "service_name",  "invalid type: integer \"5\""),
+    ("resource attribute not string", r#"{"resource_attributes": {"a": "x", "b": 2}}"#, "resource_attributes.b", "invalid type: integer \"2\", expected a string"),
+    ("batch not an object",           r#"{"batch": 5}"#,                           "batch",         "invalid type: integer \"5\", expected a JSON object"),
+    ("batch an array by position",    r#"{"batch": [1, 2, 3, 4, 5]}"#,             "batch",         "invalid type: sequence, expected a JSON object"),
+    ("collector null",                r#"{"collector": null}"#,                    "collector",     "invalid type: null, expected a JSON object"),
+    ("unknown key beside valid ones", r#"{"sampler": "always_on", "batch": {"max_queue_size": 10, "max_queue_sise": 1}}"#, "batch", "unknown field \"max_queue_sise\""),
+    ("unknown batch key",             r#"{"batch": {"max_queue": 1}}"#,            "batch",         "unknown field \"max_queue\", expected one of \"max_queue_size\""),
+    ("unknown collector key",         r#"{"collector": {"cluster": "c", "url": "x"}}"#, "collector", "unknown field \"url\""),
+    ("unknown propagation key",       r#"{"propagation": {"extrakt": []}}"#,       "propagation",   "unknown field \"extrakt\""),
+    ("unknown attributes key",        r#"{"attributes": {"headers": {}}}"#,        "attributes",    "unknown field \"headers\""),
+    ("unknown retry key",             r#"{"retry": {"max_retries": 3}}"#,          "retry",         "unknown field \"max_retries\""),
+    ("negative size",                 r#"{"batch": {"max_queue_size": -1}}"#,      "batch.max_queue_size", "invalid value: integer \"-1\", expected a non-negative whole number"),
+    ("fractional size",               r#"{"batch": {"max_queue_size": 1.5}}"#,     "batch.max_queue_size", "invalid value: floating point \"1.5\", expected a non-negative whole number"),
+    ("size as string",                r#"{"batch": {"max_queue_size": "10"}}"#,    "batch.max_queue_size", "invalid type: string \"10\", expected a non-negative whole number"),
+    ("timeout too large",             r#"{"collector": {"timeout_ms": 1e30}}"#,    "collector.timeout_ms", "invalid value: floating point"),
+    ("propagator not a string",       r#"{"propagation": {"extract": ["b3", 5]}}"#,"propagation.extract[1]", "invalid type: integer \"5\", expected a string"),
+    ("propagators not a list",        r#"{"propagation": {"inject": "b3"}}"#,      "propagation.inject", "invalid type: string \"b3\", expected a sequence"),
+    ("collector header not string",   r#"{"collector": {"headers": {"x-a": true}}}"#, "collector.headers.x-a", "invalid type: boolean \"true\", expected a string"),
+    // Values.
+    ("unknown sampler",               r#"{"sampler": "foo"}"#,                     "sampler",       "unknown sampler \"foo\", expected one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio, parentbased_ratelimited"),
+    ("ratio above 1",                 r#"{"sampler": "traceidratio", "sampler_arg": 1.5}"#, "sampler_arg", "must be within [0, 1] for traceidratio, got 1.5"),
+    ("ratio below 0",                 r#"{"sampler_arg": -0.1}"#,                  "sampler_arg",   "must be within [0, 1] for parentbased_traceidratio, got -0.1"),
+    ("ratio below 2^-56",             r#"{"sampler_arg": 1e-20}"#,                 "sampler_arg",   "must be 0 or at least 2^-56 for parentbased_traceidratio"),
+    ("rate 0",                        r#"{"sampler": "parentbased_ratelimited", "sampler_arg": 0}"#, "sampler_arg", "must be > 0 for parentbased_ratelimited"),
+    ("negative rate",                 r#"{"sampler": "parentbased_ratelimited", "sampler_arg": -5}"#, "sampler_arg", "must be > 0 for parentbased_ratelimited"),
+    ("empty service_name",            r#"{"service_name": ""}"#,                   "service_name",  "must not be empty"),
+    ("empty resource attribute key",  r#"{"resource_attributes": {"": "x"}}"#,     "resource_attributes", "must not be empty"),
+    ("unknown span_kind",             r#"{"span_kind": "producer"}"#,              "span_kind",     "unknown span kind \"producer\", expected one of auto, server, client, server_and_client"),
+    ("unknown extract propagator",    r#"{"propagation": {"extract": ["w3c"]}}"#,  "propagation.extract", "unknown propagator \"w3c\", expected one of tracecontext, baggage, b3, b3multi, jaeger"),
+    ("unknown inject propagator",     r#"{"propagation": {"inject": ["xray"]}}"#,  "propagation.inject", "unknown propagator \"xray\""),
+    ("empty extract",                 r#"{"propagation": {"extract": []}}"#,       "propagation.extract", "must name at least one propagator"),
+    ("request header with space",     r#"{"attributes": {"request_headers": {"x a": "a"}}}"#, "attributes.request_headers", "invalid header name \"x a\""),
+    ("empty request header",          r#"{"attributes": {"request_headers": {"": "a"}}}"#, "attributes.request_headers", "invalid header name \"\""),
+    ("bare colon header",             r#"{"attributes": {"request_headers": {":": "a"}}}"#, "attributes.request_headers", "invalid header name \":\""),
+    ("empty attribute name",          r#"{"attributes": {"response_headers": {"x-a": ""}}}"#, "attributes.response_headers", "attribute name for header \"x-a\" must not be empty"),
+    ("header listed in two cases",    r#"{"attributes": {"request_headers": {"X-A": "a", "x-a": "b"}}}"#, "attributes.request_headers", "header \"x-a\" is listed twice"),
+    ("empty static attribute",        r#"{"attributes": {"static": {"": "v"}}}"#,  "attributes.static", "must not be empty"),
+    ("empty cluster",                 r#"{"collector": {"cluster": ""}}"#,         "collector.cluster", "must not be empty"),
+    ("empty authority",               r#"{"collector": {"authority": ""}}"#,       "collector.authority", "must not be empty"),
+    ("authority with space",          r#"{"collector": {"authority": "a b"}}"#,    "collector.authority", "must not contain spaces"),
+    ("relative path",                 r#"{"collector": {"path": "v1/traces"}}"#,   "collector.path", "must start with \"/\", got \"v1/traces\""),
+    ("path with newline",             r#"{"collector": {"path": "/v1\ntraces"}}"#, "collector.path", "must not contain spaces or control characters"),
+    ("zero timeout",                  r#"{"collector": {"timeout_ms": 0}}"#,       "collector.timeout_ms", "must be > 0, got 0"),
+    ("unknown encoding",              r#"{"collector": {"encoding": "thrift"}}"#,  "collector.encoding", "unknown encoding \"thrift\", expected one of protobuf, json"),
+    ("unknown compression",           r#"{"collector": {"compression": "zstd"}}"#, "collector.compression", "unknown compression \"zstd\", expected one of none, gzip"),
+    ("pseudo-header",                 r#"{"collector": {"headers": {":path": "/x"}}}"#, "collector.headers", "pseudo-header \":path\" cannot be set"),
+    ("header name not a token",       r#"{"collector": {"headers": {"a(b)": "x"}}}"#, "collector.headers", "invalid header name \"a(b)\""),
+    ("reserved header",               r#"{"collector": {"headers": {"Content-Type": "x"}}}"#, "collector.headers", "\"Content-Type\" is set by the exporter"),
+    ("header value with CRLF",        r#"{"collector": {"headers": {"x-a": "1\r\nx-b: 2"}}}"#, "collector.headers", "value of \"x-a\" must not contain control characters"),
+    ("collector header twice",        r#"{"collector": {"headers": {"X-Key": "1", "x-key": "2"}}}"#, "collector.headers", "header \"x-key\" is listed twice"),
+    ("zero queue size",               r#"{"batch": {"max_queue_size": 0}}"#,       "batch.max_queue_size", "must be > 0, got 0"),
+    ("queue bytes too small",         r#"{"batch": {"max_queue_bytes": 1023}}"#,   "batch.max_queue_bytes", "must be >= 1024, got 1023"),
+    ("zero batch size",               r#"{"batch": {"max_export_batch_size": 0}}"#, "batch.max_export_batch_size", "must be > 0, got 0"),
+    ("batch larger than queue",       r#"{"batch": {"max_queue_size": 100, "max_export_batch_size": 101}}"#, "batch.max_export_batch_size", "must be <= batch.max_queue_size (100), got 101"),
+    ("zero schedule delay",           r#"{"batch": {"schedule_delay_ms": 0}}"#,    "batch.schedule_delay_ms", "must be > 0, got 0"),
+    ("zero concurrent exports",       r#"{"batch": {"max_concurrent_exports": 0}}"#, "batch.max_concurrent_exports", "must be within [1, 64], got 0"),
+    ("too many concurrent exports",   r#"{"batch": {"max_concurrent_exports": 65}}"#, "batch.max_concurrent_exports", "must be within [1, 64], got 65"),
+    ("zero initial backoff",          r#"{"retry": {"initial_backoff_ms": 0}}"#,   "retry.initial_backoff_ms", "must be > 0, got 0"),
+    ("max backoff below initial",     r#"{"retry": {"initial_backoff_ms": 2000, "max_backoff_ms": 1000}}"#, "retry.max_backoff_ms", "must be >= retry.initial_backoff_ms (2000), got 1000"),
+];
+
+#[test]
+fn error_cases_name_the_field() {
+    for &(case, json, field, message) in ERROR_CASES {
+        let err = parse_config(json.as_bytes()).expect_err(case);
+        assert_eq!(err.field, field, "{case}: {err}");
+        assert!(
+            err.message.starts_with(message),
+            "{case}: message {:?} does not start with {message:?}",
+            err.message
+        );
+        assert_eq!(err.to_string(), format!("{}: {}", err.field, err.message));
+    }
+}
+
+#[test]
+fn invalid_utf8_names_the_document() {
+    let err = parse_config(b"{\"sampler\": \"\xff\"}").unwrap_err();
+    assert_eq!(err.field, "configuration");
+    assert!(
+        err.message.starts_with("invalid JSON: invalid unicode"),
+        "{err}"
+    );
+}
+
+#[test]
+fn brief_examples_display_exactly() {
+    let show = |json: &str| parse_config(json.as_bytes()).unwrap_err().to_string();
+    assert_eq!(
+        show(r#"{"sampler": "traceidratio", "sampler_arg": 1.5}"#),
+        "sampler_arg: must be within [0, 1] for traceidratio, got 1.5"
+    );
+    assert_eq!(
+        show(r#"{"batch": {"max_export_batch_size": 0}}"#),
+        "batch.max_export_batch_size: must be > 0, got 0"
+    );
+    assert!(show(r#"{"batch":{"max_queue":1}}"#)
+        .starts_with("batch: unknown field \"max_queue\", expected one of \"max_queue_size\", "));
+}
+
+#[test]
+fn empty_input_gives_defaults() {
+    for input in ["", "   ", "\n\t \r\n", "{}"] {
+        assert_eq!(
+            parse_config(input.as_bytes()).unwrap(),
+            Settings::default(),
+            "{input:?}"
+        );
+    }
+}
+
+#[test]
+fn defaults_match_the_design_table() {
+    let s = Settings::default();
+    assert_eq!(s.service_name, None);
+    assert!(s.resource_attributes.is_empty());
+    assert_eq!(
+        s.sampler,
+        SamplerSettings::ParentBasedTraceIdRatio(Threshold::ALWAYS)
+    );
+    assert!(s.trust_incoming);
+    assert_eq!(s.span_kind, SpanKindSetting::Auto);
+    let w3c = vec![Propagator::TraceContext, Propagator::Baggage];
+    assert_eq!(s.propagation.extract, w3c);
+    assert_eq!(s.propagation.inject, w3c);
+    assert_eq!(s.attributes, AttributeSettings::default());
+    assert!(s.redact_query);
+    assert_eq!(
+        s.collector,
+        CollectorSettings {
+            cluster: "otlp_collector".into(),
+            authority: "otlp_collector".into(),
+            path: "/v1/traces".into(),
+            headers: vec![],
+            timeout_ms: 10_000,
+            encoding: Encoding::Protobuf,
+            compression: Compression::None,
+        }
+    );
+    assert_eq!(
+        s.batch,
+        BatchSettings {
+            max_queue_size: 2048,
+            max_queue_bytes: 4_194_304,
+            max_export_batch_size: 512,
+            schedule_delay_ms: 5000,
+            max_concurrent_exports: 1,
+        }
+    );
+    assert_eq!(
+        s.retry,
+        RetrySettings {
+            initial_backoff_ms: 1000,
+            max_backoff_ms: 30_000,
+            max_elapsed_ms: 60_000,
+        }
+    );
+    // The shape's defaults validate into exactly the same settings.
+    assert_eq!(Settings::try_from(ConfigShape::default()).unwrap(), s);
+}
+
+#[test]
+fn authority_defaults_to_the_configured_cluster() {
+    let s = parse_config(br#"{"collector": {"cluster": "otel"}}"#).unwrap();
+    assert_eq!(s.collector.cluster, "otel");
+    assert_eq!(s.collector.authority, "otel");
+}
+
+#[test]
+fn full_config_round_trips() {
+    let json = r#"{
+        "service_name": "checkout-gateway",
+        "resource_attributes": {"deployment.environment": "prod"},
+        "sampler": "parentbased_traceidratio",
+        "sampler_arg": 0.25,
+        "trust_incoming": false,
+        "span_kind": "server_and_client",
+        "propagation": {"extract": ["b3", "tracecontext", "b3", "jaeger"], "inject": ["tracecontext", "b3multi"]},
+        "attributes": {
+            "request_headers": {"X-Tenant": "app.tenant", ":authority": "app.authority"},
+            "response_headers": {"x-cache": "app.cache"},
+            "static": {"team": "payments"}
+        },
+        "redact_query": false,
+        "collector": {
+            "cluster": "otel_collector",
+            "authority": "otel.example.com",
+            "path": "/otlp/v1/traces",
+            "headers": {"Authorization": "Bearer t0k\ten", "x-scope-orgid": "42"},
+            "timeout_ms": 2500.0,
+            "encoding": "json",
+            "compression": "gzip"
+        },
+        "batch": {
+            "max_queue_size": 4096,
+            "max_queue_bytes": 1048576,
+            "max_export_batch_size": 256,
+            "schedule_delay_ms": 1000,
+            "max_concurrent_exports": 4
+        },
+        "retry": {"initial_backoff_ms": 500, "max_backoff_ms": 500, "max_elapsed_ms": 0}
+    }"#;
+    let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let want = Settings {
+        service_name: Some("checkout-gateway".into()),
+        resource_attributes: map(&[("deployment.environment", "prod")]),
+        sampler: SamplerSettings::ParentBasedTraceIdRatio(Threshold(0xc0000000000000)),
+        trust_incoming: false,
+        span_kind: SpanKindSetting::ServerAndClient,
+        propagation: PropagationSettings {
+            extract: vec![Propagator::B3, Propagator::TraceContext, Propagator::Jaeger],
+            inject: vec![Propagator::TraceContext, Propagator::B3Multi],
+        },
+        attributes: AttributeSettings {
+            request_headers: map(&[("x-tenant", "app.tenant"), (":authority", "app.authority")]),
+            response_headers: map(&[("x-cache", "app.cache")]),
+            r#static: map(&[("team", "payments")]),
+        },
+        redact_query: false,
+        collector: CollectorSettings {
+            cluster: "otel_collector".into(),
+            authority: "otel.example.com".into(),
+            path: "/otlp/v1/traces".into(),
+            headers: vec![
+                ("authorization".into(), "Bearer t0k\ten".into()),
+                ("x-scope-orgid".into(), "42".into()),
+            ],
+            timeout_ms: 2500,
+            encoding: Encoding::Json,
+            compression: Compression::Gzip,
+        },
+        batch: BatchSettings {
+            max_queue_size: 4096,
+            max_queue_bytes: 1_048_576,
+            max_export_batch_size: 256,
+            schedule_delay_ms: 1000,
+            max_concurrent_exports: 4,
+        },
+        retry: RetrySettings {
+            initial_backoff_ms: 500,
+            max_backoff_ms: 500,
+            max_elapsed_ms: 0,
+        },
+    };
+    assert_eq!(parse_config(json.as_bytes()).unwrap(), want);
+}
+
+#[rustfmt::skip]
+#[test]
+fn every_sampler_name() {
+    let half = Threshold(0x80000000000000);
+    for (name, arg, want) in [
+        ("always_on",                0.5, SamplerSettings::AlwaysOn),
+        ("always_off",               0.5, SamplerSettings::AlwaysOff),
+        ("traceidratio",             0.5, SamplerSettings::TraceIdRatio(half)),
+        ("traceidratio",             0.0, SamplerSettings::TraceIdRatio(Threshold::NEVER)),
+        ("parentbased_always_on",    0.5, SamplerSettings::ParentBasedAlwaysOn),
+        ("parentbased_always_off",   0.5, SamplerSettings::ParentBasedAlwaysOff),
+        ("parentbased_traceidratio", 0.5, SamplerSettings::ParentBasedTraceIdRatio(half)),
+        ("parentbased_ratelimited",  0.5, SamplerSettings::ParentBasedRateLimited { per_second: 0.5 }),
+        ("parentbased_ratelimited",  250.0, SamplerSettings::ParentBasedRateLimited { per_second: 250.0 }),
+    ] {
+        let json = format!(r#"{{"sampler": "{name}", "sampler_arg": {arg:?}}}"#);
+        assert_eq!(parse_config(json.as_bytes()).unwrap().sampler, want, "{json}");
+    }
+    // A ratio argument is ignored by the samplers that take none, even when out of range.
+    assert_eq!(parse_config(br#"{"sampler": "always_on", "sampler_arg": 7}"#).unwrap().sampler, SamplerSettings::AlwaysOn);
+    // Integers are ratios too.
+    assert_eq!(parse_config(br#"{"sampler_arg": 1}"#).unwrap().sampler, SamplerSettings::ParentBasedTraceIdRatio(Threshold::ALWAYS));
+}
+
+#[test]
+fn whole_floats_are_accepted_for_counts() {
+    // Istio's pluginConfig is a protobuf Struct: every number arrives as a double.
+    let s = parse_config(br#"{"batch": {"max_queue_size": 4096.0, "max_export_batch_size": 1e2}}"#)
+        .unwrap();
+    assert_eq!(s.batch.max_queue_size, 4096);
+    assert_eq!(s.batch.max_export_batch_size, 100);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Arbitrary bytes never panic: they parse or give an error naming a field.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        if let Err(e) = parse_config(&bytes) {
+            prop_assert!(!e.field.is_empty());
+        }
+    }
+
+    /// JSON-looking input built from the real keys (so it gets past the parser) never panics either.
+    #[test]
+    fn structured_json_never_panics(doc in json_doc()) {
+        let text = doc.to_string();
+        if let Err(e) = parse_config(text.as_bytes()) {
+            prop_assert!(!e.field.is_empty());
+        }
+    }
+}
+
+/// Random JSON trees whose keys come from the real configuration, to reach every check.
+fn json_doc() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    const KEYS: &[&str] = &[
+        "service_name",
+        "resource_attributes",
+        "sampler",
+        "sampler_arg",
+        "trust_incoming",
+        "span_kind",
+        "propagation",
+        "extract",
+        "inject",
+        "attributes",
+        "request_headers",
+        "response_headers",
+        "static",
+        "redact_query",
+        "collector",
+        "cluster",
+        "authority",
+        "path",
+        "headers",
+        "timeout_ms",
+        "encoding",
+        "compression",
+        "batch",
+        "max_queue_size",
+        "max_queue_bytes",
+        "max_export_batch_size",
+        "schedule_delay_ms",
+        "max_concurrent_exports",
+        "retry",
+        "initial_backoff_ms",
+        "max_backoff_ms",
+        "max_elapsed_ms",
+        "X-Odd",
+        ":path",
+        "",
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        (-2.0f64..2.0).prop_map(Value::from),
+        prop::sample::select(vec![
+            "always_on",
+            "traceidratio",
+            "parentbased_ratelimited",
+            "b3",
+            "gzip",
+            "json",
+            "/x",
+            "",
+        ])
+        .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec((prop::sample::select(KEYS), inner), 0..6).prop_map(|kv| {
+                Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            }),
+        ]
+    })
+}

@@ -1,0 +1,387 @@
+//! The second config phase: `ConfigShape` → `Settings`, checking every value a user can get wrong
+//! and naming the field when one is refused. Derived values (the sampling threshold) are computed
+//! here, once, at load.
+
+use super::error::ConfigError;
+use super::settings::{
+    AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding,
+    PropagationSettings, Propagator, RetrySettings, SamplerSettings, Settings, SpanKindSetting,
+    Threshold,
+};
+use super::shape::{AttributesShape, BatchShape, CollectorShape, ConfigShape, RetryShape};
+use std::collections::BTreeMap;
+
+/// Sampler names, in the order error messages list them.
+pub const SAMPLERS: &[&str] = &[
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+    "parentbased_ratelimited",
+];
+/// `span_kind` values.
+pub const SPAN_KINDS: &[&str] = &["auto", "server", "client", "server_and_client"];
+/// Propagator names.
+pub const PROPAGATORS: &[&str] = &["tracecontext", "baggage", "b3", "b3multi", "jaeger"];
+/// `collector.encoding` values.
+pub const ENCODINGS: &[&str] = &["protobuf", "json"];
+/// `collector.compression` values.
+pub const COMPRESSIONS: &[&str] = &["none", "gzip"];
+/// The smallest `batch.max_queue_bytes`: below this not even one ordinary span fits.
+pub const MIN_QUEUE_BYTES: u64 = 1024;
+/// The most export requests one VM may have in flight.
+pub const MAX_CONCURRENT_EXPORTS: u64 = 64;
+/// Headers the exporter writes itself; a configured value would clash with them.
+pub const RESERVED_COLLECTOR_HEADERS: &[&str] = &[
+    "content-type",
+    "content-encoding",
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+];
+
+impl TryFrom<ConfigShape> for Settings {
+    type Error = ConfigError;
+
+    fn try_from(c: ConfigShape) -> Result<Self, ConfigError> {
+        if let Some(name) = &c.service_name {
+            non_empty("service_name", name)?;
+        }
+        for key in c.resource_attributes.keys() {
+            non_empty("resource_attributes", key)?;
+        }
+        Ok(Settings {
+            service_name: c.service_name,
+            resource_attributes: c.resource_attributes,
+            sampler: sampler(&c.sampler, c.sampler_arg)?,
+            trust_incoming: c.trust_incoming,
+            span_kind: span_kind(&c.span_kind)?,
+            propagation: PropagationSettings {
+                extract: propagators("propagation.extract", &c.propagation.extract)?,
+                inject: propagators("propagation.inject", &c.propagation.inject)?,
+            },
+            attributes: attributes(c.attributes)?,
+            redact_query: c.redact_query,
+            collector: collector(c.collector)?,
+            batch: batch(&c.batch)?,
+            retry: retry(&c.retry)?,
+        })
+    }
+}
+
+/// `"unknown {what} \"{got}\", expected one of a, b, c"`.
+fn unknown(field: &str, what: &str, got: &str, known: &[&str]) -> ConfigError {
+    ConfigError::new(
+        field,
+        format!(
+            "unknown {what} {got:?}, expected one of {}",
+            known.join(", ")
+        ),
+    )
+}
+
+fn non_empty(field: &str, value: &str) -> Result<(), ConfigError> {
+    if value.is_empty() {
+        Err(ConfigError::new(field, "must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+fn sampler(name: &str, arg: f64) -> Result<SamplerSettings, ConfigError> {
+    let ratio = || -> Result<Threshold, ConfigError> {
+        if !(0.0..=1.0).contains(&arg) {
+            return Err(ConfigError::new(
+                "sampler_arg",
+                format!("must be within [0, 1] for {name}, got {arg:?}"),
+            ));
+        }
+        Threshold::from_ratio(arg).ok_or_else(|| {
+            ConfigError::new(
+                "sampler_arg",
+                format!(
+                    "must be 0 or at least 2^-56 for {name} (the smallest ratio a 56-bit \
+                     threshold can express), got {arg:?}"
+                ),
+            )
+        })
+    };
+    Ok(match name {
+        "always_on" => SamplerSettings::AlwaysOn,
+        "always_off" => SamplerSettings::AlwaysOff,
+        "traceidratio" => SamplerSettings::TraceIdRatio(ratio()?),
+        "parentbased_always_on" => SamplerSettings::ParentBasedAlwaysOn,
+        "parentbased_always_off" => SamplerSettings::ParentBasedAlwaysOff,
+        "parentbased_traceidratio" => SamplerSettings::ParentBasedTraceIdRatio(ratio()?),
+        "parentbased_ratelimited" => {
+            if !(arg.is_finite() && arg > 0.0) {
+                return Err(ConfigError::new(
+                    "sampler_arg",
+                    format!("must be > 0 for {name} (root traces per second), got {arg:?}"),
+                ));
+            }
+            SamplerSettings::ParentBasedRateLimited { per_second: arg }
+        }
+        _ => return Err(unknown("sampler", "sampler", name, SAMPLERS)),
+    })
+}
+
+fn span_kind(name: &str) -> Result<SpanKindSetting, ConfigError> {
+    Ok(match name {
+        "auto" => SpanKindSetting::Auto,
+        "server" => SpanKindSetting::Server,
+        "client" => SpanKindSetting::Client,
+        "server_and_client" => SpanKindSetting::ServerAndClient,
+        _ => return Err(unknown("span_kind", "span kind", name, SPAN_KINDS)),
+    })
+}
+
+/// Known names in the given order, repeats dropped.
+fn propagators(field: &str, names: &[String]) -> Result<Vec<Propagator>, ConfigError> {
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let p = match name.as_str() {
+            "tracecontext" => Propagator::TraceContext,
+            "baggage" => Propagator::Baggage,
+            "b3" => Propagator::B3,
+            "b3multi" => Propagator::B3Multi,
+            "jaeger" => Propagator::Jaeger,
+            _ => return Err(unknown(field, "propagator", name, PROPAGATORS)),
+        };
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    if field == "propagation.extract" && out.is_empty() {
+        return Err(ConfigError::new(
+            field,
+            format!(
+                "must name at least one propagator: {}",
+                PROPAGATORS.join(", ")
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// RFC 9110 `tchar`: what a header field name may contain.
+fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
+/// A header name, lower-cased (Envoy stores header names in lower case). `allow_pseudo` admits
+/// `:authority`-style names, which can be read but not sent.
+fn header_name(field: &str, name: &str, allow_pseudo: bool) -> Result<String, ConfigError> {
+    let token = match name.strip_prefix(':') {
+        Some(rest) if allow_pseudo => rest,
+        Some(_) => {
+            return Err(ConfigError::new(
+                field,
+                format!("pseudo-header {name:?} cannot be set"),
+            ))
+        }
+        None => name,
+    };
+    if token.is_empty() || !token.bytes().all(is_tchar) {
+        return Err(ConfigError::new(
+            field,
+            format!("invalid header name {name:?}"),
+        ));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+/// Header name → attribute name, names lower-cased; two spellings of one header are refused.
+fn header_attributes(
+    field: &str,
+    map: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (header, attribute) in map {
+        let lower = header_name(field, &header, true)?;
+        if attribute.is_empty() {
+            return Err(ConfigError::new(
+                field,
+                format!("attribute name for header {header:?} must not be empty"),
+            ));
+        }
+        if out.insert(lower, attribute).is_some() {
+            return Err(ConfigError::new(
+                field,
+                format!("header {header:?} is listed twice (names are case-insensitive)"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn attributes(a: AttributesShape) -> Result<AttributeSettings, ConfigError> {
+    for key in a.r#static.keys() {
+        non_empty("attributes.static", key)?;
+    }
+    Ok(AttributeSettings {
+        request_headers: header_attributes("attributes.request_headers", a.request_headers)?,
+        response_headers: header_attributes("attributes.response_headers", a.response_headers)?,
+        r#static: a.r#static,
+    })
+}
+
+fn collector(c: CollectorShape) -> Result<CollectorSettings, ConfigError> {
+    non_empty("collector.cluster", &c.cluster)?;
+    let authority = match c.authority {
+        Some(a) => {
+            non_empty("collector.authority", &a)?;
+            if a.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+                return Err(ConfigError::new(
+                    "collector.authority",
+                    format!("must not contain spaces or control characters, got {a:?}"),
+                ));
+            }
+            a
+        }
+        None => c.cluster.clone(),
+    };
+    if !c.path.starts_with('/') {
+        return Err(ConfigError::new(
+            "collector.path",
+            format!("must start with \"/\", got {:?}", c.path),
+        ));
+    }
+    if c.path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(ConfigError::new(
+            "collector.path",
+            format!(
+                "must not contain spaces or control characters, got {:?}",
+                c.path
+            ),
+        ));
+    }
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(c.headers.len());
+    for (name, value) in c.headers {
+        let lower = header_name("collector.headers", &name, false)?;
+        if RESERVED_COLLECTOR_HEADERS.contains(&lower.as_str()) {
+            return Err(ConfigError::new(
+                "collector.headers",
+                format!("{name:?} is set by the exporter and cannot be configured"),
+            ));
+        }
+        // CR, LF and NUL would split or truncate the header on the wire; tab is allowed.
+        if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+            return Err(ConfigError::new(
+                "collector.headers",
+                format!("value of {name:?} must not contain control characters"),
+            ));
+        }
+        if headers.iter().any(|(n, _)| *n == lower) {
+            return Err(ConfigError::new(
+                "collector.headers",
+                format!("header {name:?} is listed twice (names are case-insensitive)"),
+            ));
+        }
+        headers.push((lower, value));
+    }
+    if c.timeout_ms == 0 {
+        return Err(ConfigError::new(
+            "collector.timeout_ms",
+            "must be > 0, got 0",
+        ));
+    }
+    let encoding = match c.encoding.as_str() {
+        "protobuf" => Encoding::Protobuf,
+        "json" => Encoding::Json,
+        other => return Err(unknown("collector.encoding", "encoding", other, ENCODINGS)),
+    };
+    let compression = match c.compression.as_str() {
+        "none" => Compression::None,
+        "gzip" => Compression::Gzip,
+        other => {
+            return Err(unknown(
+                "collector.compression",
+                "compression",
+                other,
+                COMPRESSIONS,
+            ))
+        }
+    };
+    Ok(CollectorSettings {
+        cluster: c.cluster,
+        authority,
+        path: c.path,
+        headers,
+        timeout_ms: c.timeout_ms,
+        encoding,
+        compression,
+    })
+}
+
+fn positive(field: &str, v: u64) -> Result<u64, ConfigError> {
+    if v == 0 {
+        Err(ConfigError::new(field, "must be > 0, got 0"))
+    } else {
+        Ok(v)
+    }
+}
+
+/// A count held in memory: must fit the target's `usize` (32 bits in wasm).
+fn count(field: &str, v: u64) -> Result<usize, ConfigError> {
+    usize::try_from(v)
+        .map_err(|_| ConfigError::new(field, format!("must be at most {}, got {v}", usize::MAX)))
+}
+
+fn batch(b: &BatchShape) -> Result<BatchSettings, ConfigError> {
+    let max_queue_size = positive("batch.max_queue_size", b.max_queue_size)?;
+    if b.max_queue_bytes < MIN_QUEUE_BYTES {
+        return Err(ConfigError::new(
+            "batch.max_queue_bytes",
+            format!("must be >= {MIN_QUEUE_BYTES}, got {}", b.max_queue_bytes),
+        ));
+    }
+    let max_export_batch_size = positive("batch.max_export_batch_size", b.max_export_batch_size)?;
+    if max_export_batch_size > max_queue_size {
+        return Err(ConfigError::new(
+            "batch.max_export_batch_size",
+            format!(
+                "must be <= batch.max_queue_size ({max_queue_size}), got {max_export_batch_size}"
+            ),
+        ));
+    }
+    let schedule_delay_ms = positive("batch.schedule_delay_ms", b.schedule_delay_ms)?;
+    if !(1..=MAX_CONCURRENT_EXPORTS).contains(&b.max_concurrent_exports) {
+        return Err(ConfigError::new(
+            "batch.max_concurrent_exports",
+            format!(
+                "must be within [1, {MAX_CONCURRENT_EXPORTS}], got {}",
+                b.max_concurrent_exports
+            ),
+        ));
+    }
+    Ok(BatchSettings {
+        max_queue_size: count("batch.max_queue_size", max_queue_size)?,
+        max_queue_bytes: count("batch.max_queue_bytes", b.max_queue_bytes)?,
+        max_export_batch_size: count("batch.max_export_batch_size", max_export_batch_size)?,
+        schedule_delay_ms,
+        max_concurrent_exports: count("batch.max_concurrent_exports", b.max_concurrent_exports)?,
+    })
+}
+
+fn retry(r: &RetryShape) -> Result<RetrySettings, ConfigError> {
+    let initial_backoff_ms = positive("retry.initial_backoff_ms", r.initial_backoff_ms)?;
+    if r.max_backoff_ms < initial_backoff_ms {
+        return Err(ConfigError::new(
+            "retry.max_backoff_ms",
+            format!(
+                "must be >= retry.initial_backoff_ms ({initial_backoff_ms}), got {}",
+                r.max_backoff_ms
+            ),
+        ));
+    }
+    // max_elapsed_ms = 0 is allowed: it means "never retry".
+    Ok(RetrySettings {
+        initial_backoff_ms,
+        max_backoff_ms: r.max_backoff_ms,
+        max_elapsed_ms: r.max_elapsed_ms,
+    })
+}
