@@ -1,1 +1,302 @@
-//! One hop: extract, sample, inject (being written).
+//! One hop: extract the incoming context, decide sampling, and say what to send upstream.
+//!
+//! [`Tracer::start`] is the only thing an unsampled request runs: it reads the header lines once, makes
+//! the decision and returns the header edits. Span ids for the hop's own spans are drawn here too, so the
+//! id sent upstream as `parent-id` is the span that will represent the upstream call (see
+//! [`HopContext::span_ids`]).
+
+use crate::config::{Propagator, Settings, Threshold};
+use crate::ids::{IdGenerator, SpanId, TraceFlags, TraceId};
+use crate::propagation::{
+    b3_multi_headers, b3_single_header, extract_b3, extract_jaeger, parse_traceparent,
+    parse_tracestate, ExtractedContext, HeaderLines, OtState, TraceParent, TraceState,
+};
+use crate::sampler::{ParentContext, Sampler, SamplingInput};
+
+/// The tracestate key of OpenTelemetry's own member (`th`, `rv` sub-keys).
+const OT_KEY: &str = "ot";
+
+/// Header edits for the upstream request, in the order to apply them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HeaderEdits {
+    /// Set (replacing every existing line of) these headers.
+    pub set: Vec<(&'static str, String)>,
+    /// Remove every line of these headers.
+    pub remove: Vec<&'static str>,
+}
+
+/// Where the hop's trace context came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextSource {
+    /// No usable incoming context: a new trace.
+    Root,
+    /// A valid W3C `traceparent`.
+    TraceContext,
+    /// B3 single or multi headers.
+    B3,
+    /// Jaeger `uber-trace-id`.
+    Jaeger,
+    /// An incoming context that `trust_incoming: false` ignored (kept as a link).
+    Untrusted,
+}
+
+/// What one hop decided: its trace, the sampling decision and the ids of its spans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HopContext {
+    /// The trace this hop belongs to.
+    pub trace_id: TraceId,
+    /// The remote parent span (the caller's span), when the context was extracted and trusted.
+    pub remote_parent: Option<SpanId>,
+    /// The span id sent upstream as `parent-id`: the span that represents the upstream call.
+    pub upstream_span: SpanId,
+    /// The W3C flags sent upstream (sampled as decided, random bit kept or set).
+    pub flags: TraceFlags,
+    /// The `tracestate` sent upstream, if any.
+    pub tracestate: Option<String>,
+    /// An incoming context that was not trusted (`trust_incoming: false`), kept for a span link.
+    pub linked: Option<(TraceId, SpanId)>,
+    /// Where the context came from.
+    pub source: ContextSource,
+}
+
+impl HopContext {
+    /// Whether this hop records spans.
+    pub fn sampled(&self) -> bool {
+        self.flags.sampled()
+    }
+}
+
+/// The result of [`Tracer::start`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    /// The decided context.
+    pub context: HopContext,
+    /// What to change on the upstream request.
+    pub edits: HeaderEdits,
+}
+
+/// Per-VM tracing state: settings, the id source and the sampler (its rate limiter is per VM).
+pub struct Tracer {
+    settings: Settings,
+    ids: IdGenerator,
+    sampler: Sampler,
+}
+
+/// An incoming context from any propagation format, normalised.
+struct Incoming {
+    trace_id: TraceId,
+    parent_id: SpanId,
+    flags: TraceFlags,
+    sampled: bool,
+    tracestate: Option<TraceState>,
+    source: ContextSource,
+}
+
+impl Tracer {
+    /// A tracer for validated settings, drawing ids from `ids`.
+    pub fn new(settings: Settings, ids: IdGenerator) -> Self {
+        let sampler = Sampler::new(settings.sampler);
+        Tracer {
+            settings,
+            ids,
+            sampler,
+        }
+    }
+
+    /// The settings this tracer runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// A fresh span id (for a SERVER span above the CLIENT span on a gateway).
+    pub fn new_span_id(&mut self) -> SpanId {
+        self.ids.span_id()
+    }
+
+    /// A uniformly random u64 from the tracer's generator.
+    pub fn next_u64(&mut self) -> u64 {
+        self.ids.next_u64()
+    }
+
+    /// Decide one hop from all request header lines (names lower-case) at `now_ns`.
+    pub fn start(&mut self, headers: &HeaderLines<'_>, now_ns: u64) -> Hop {
+        let incoming = self.extract(headers);
+        let upstream_span = self.ids.span_id();
+
+        let (trace_id, remote_parent, parent, mut state, flags_in, source, linked) = match incoming
+        {
+            Some(inc) if self.settings.trust_incoming => {
+                let state = inc.tracestate.unwrap_or_default();
+                (
+                    inc.trace_id,
+                    Some(inc.parent_id),
+                    Some(inc.sampled),
+                    state,
+                    inc.flags,
+                    inc.source,
+                    None,
+                )
+            }
+            other => {
+                let linked = other.map(|inc| (inc.trace_id, inc.parent_id));
+                let source = if linked.is_some() {
+                    ContextSource::Untrusted
+                } else {
+                    ContextSource::Root
+                };
+                let flags = TraceFlags(0).with_random(true);
+                (
+                    self.ids.trace_id(),
+                    None,
+                    None,
+                    TraceState::default(),
+                    flags,
+                    source,
+                    linked,
+                )
+            }
+        };
+
+        let mut ot = state.get(OT_KEY).map(OtState::parse).unwrap_or_default();
+        let randomness = ot.rv.unwrap_or_else(|| trace_id.low56());
+        let input = SamplingInput {
+            parent: parent.map(|sampled| ParentContext { sampled, th: ot.th }),
+            randomness,
+        };
+        let decision = self.sampler.decide(&input, now_ns);
+        let flags = flags_in.with_sampled(decision.sampled);
+
+        let ot_changed = ot.th != decision.th;
+        if ot_changed {
+            ot.th = decision.th.filter(|t| *t != Threshold::NEVER);
+            let written = ot
+                .format()
+                .is_some_and(|v| state.upsert_first(OT_KEY, &v).is_ok());
+            if !written {
+                state.remove(OT_KEY);
+            }
+        }
+        let tracestate = state.to_header();
+
+        let context = HopContext {
+            trace_id,
+            remote_parent,
+            upstream_span,
+            flags,
+            tracestate,
+            linked,
+            source,
+        };
+        let edits = self.edits(
+            headers,
+            &context,
+            ot_changed || source != ContextSource::TraceContext,
+        );
+        Hop { context, edits }
+    }
+
+    /// The first valid context among the configured extract formats.
+    fn extract(&self, headers: &HeaderLines<'_>) -> Option<Incoming> {
+        for p in &self.settings.propagation.extract {
+            let found = match p {
+                Propagator::TraceContext => Self::extract_w3c(headers),
+                Propagator::B3 | Propagator::B3Multi => extract_b3(headers)
+                    .ok()
+                    .flatten()
+                    .map(|c| Self::from_extracted(c, ContextSource::B3)),
+                Propagator::Jaeger => extract_jaeger(headers)
+                    .ok()
+                    .flatten()
+                    .map(|c| Self::from_extracted(c, ContextSource::Jaeger)),
+                Propagator::Baggage => None,
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    fn extract_w3c(headers: &HeaderLines<'_>) -> Option<Incoming> {
+        let tp: TraceParent = parse_traceparent(&headers.lines("traceparent")).ok()??;
+        // A bad tracestate is dropped whole; the traceparent still stands.
+        let tracestate = parse_tracestate(&headers.lines("tracestate")).ok();
+        Some(Incoming {
+            trace_id: tp.trace_id,
+            parent_id: tp.parent_id,
+            flags: tp.flags,
+            sampled: tp.flags.sampled(),
+            tracestate,
+            source: ContextSource::TraceContext,
+        })
+    }
+
+    fn from_extracted(c: ExtractedContext, source: ContextSource) -> Incoming {
+        let sampled = c.sampled.unwrap_or(false);
+        Incoming {
+            trace_id: c.trace_id,
+            parent_id: c.parent_id,
+            flags: c.flags.with_sampled(sampled),
+            sampled,
+            tracestate: None,
+            source,
+        }
+    }
+
+    /// Header edits: one `traceparent` always; `tracestate` rewritten only when it must change (several
+    /// lines joined, our member updated, or a new/invalid context); B3/Jaeger when configured.
+    fn edits(
+        &self,
+        headers: &HeaderLines<'_>,
+        ctx: &HopContext,
+        context_changed: bool,
+    ) -> HeaderEdits {
+        let mut edits = HeaderEdits::default();
+        let tp = TraceParent {
+            trace_id: ctx.trace_id,
+            parent_id: ctx.upstream_span,
+            flags: ctx.flags,
+        };
+        edits.set.push(("traceparent", tp.to_header()));
+
+        let ts_lines = headers.lines("tracestate");
+        match &ctx.tracestate {
+            Some(ts) => {
+                let same_single_line = !context_changed
+                    && ts_lines.len() == 1
+                    && ts_lines.first().is_some_and(|l| *l == ts.as_bytes());
+                if !same_single_line {
+                    edits.set.push(("tracestate", ts.clone()));
+                }
+            }
+            None if !ts_lines.is_empty() => edits.remove.push("tracestate"),
+            None => {}
+        }
+
+        let sampled = ctx.sampled();
+        for p in &self.settings.propagation.inject {
+            match p {
+                Propagator::B3 => edits.set.push((
+                    "b3",
+                    b3_single_header(ctx.trace_id, ctx.upstream_span, sampled),
+                )),
+                Propagator::B3Multi => {
+                    for (k, v) in b3_multi_headers(ctx.trace_id, ctx.upstream_span, sampled) {
+                        edits.set.push((k, v));
+                    }
+                }
+                Propagator::Jaeger => edits.set.push((
+                    "uber-trace-id",
+                    format!(
+                        "{}:{}:0:{}",
+                        ctx.trace_id,
+                        ctx.upstream_span,
+                        u8::from(sampled)
+                    ),
+                )),
+                Propagator::TraceContext | Propagator::Baggage => {}
+            }
+        }
+        edits
+    }
+}

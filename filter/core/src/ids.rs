@@ -234,7 +234,10 @@ mod tests {
 
     #[test]
     fn padded_64_bit_ids() {
-        assert_eq!(TraceId::from_u64(1).to_hex(), "00000000000000000000000000000001");
+        assert_eq!(
+            TraceId::from_u64(1).to_hex(),
+            "00000000000000000000000000000001"
+        );
     }
 
     #[test]

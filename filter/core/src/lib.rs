@@ -3,10 +3,10 @@
 //! Sans-IO: header lines, clock readings and bytes go in; sampling decisions, header edits, encoded
 //! OTLP requests and counters come out. Nothing here knows about proxy-wasm, so it is tested natively.
 
-pub mod ids;
 pub mod config;
 pub mod export;
 pub mod hop;
+pub mod ids;
 pub mod otlp;
 pub mod propagation;
 pub mod sampler;

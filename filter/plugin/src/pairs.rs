@@ -1,0 +1,38 @@
+//! The proxy-wasm header-map wire format, read in place.
+//!
+//! `proxy_get_header_map_pairs` returns one buffer: a u32 count, `count` pairs of u32 (name length,
+//! value length), then each name and value followed by a NUL. We view names and values as slices of
+//! that buffer instead of allocating a `String` per header (the SDK does, and panics on non-UTF-8).
+
+/// Header lines borrowed from a serialized map. Names that are not UTF-8 are skipped (Envoy's codecs
+/// only pass token characters in names, so this never happens in practice).
+pub fn decode(buf: &[u8]) -> Vec<(&str, &[u8])> {
+    let read_u32 = |at: usize| -> Option<usize> {
+        let b = buf.get(at..at.checked_add(4)?)?;
+        let arr: [u8; 4] = b.try_into().ok()?;
+        usize::try_from(u32::from_le_bytes(arr)).ok()
+    };
+    let Some(count) = read_u32(0) else {
+        return Vec::new();
+    };
+    // A hostile count cannot make us allocate more than the buffer could describe.
+    let mut out = Vec::with_capacity(count.min(buf.len() / 8));
+    let mut data = 4usize.saturating_add(count.saturating_mul(8));
+    for i in 0..count {
+        let at = 4 + i * 8;
+        let (Some(klen), Some(vlen)) = (read_u32(at), read_u32(at + 4)) else {
+            break;
+        };
+        let kend = data.saturating_add(klen);
+        let vstart = kend.saturating_add(1);
+        let vend = vstart.saturating_add(vlen);
+        let (Some(k), Some(v)) = (buf.get(data..kend), buf.get(vstart..vend)) else {
+            break;
+        };
+        if let Ok(k) = std::str::from_utf8(k) {
+            out.push((k, v));
+        }
+        data = vend.saturating_add(1);
+    }
+    out
+}

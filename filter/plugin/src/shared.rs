@@ -1,0 +1,23 @@
+//! The per-VM state the root context and its HTTP contexts share.
+//!
+//! A proxy-wasm VM is single-threaded and callbacks never nest, so an `Rc<RefCell<_>>` is enough;
+//! borrows use `try_borrow_mut` so a logic slip degrades tracing instead of trapping the VM.
+
+use hoptrace_core::hop::Tracer;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// Everything one VM keeps between callbacks.
+pub struct VmState {
+    /// Decides each hop.
+    pub tracer: Tracer,
+    /// Requests seen since the last metrics flush (flushed from `on_tick`, so a request costs no
+    /// metric host call).
+    pub requests: u64,
+    /// The host clock at the last tick: a free, 100 ms-grained clock for the rate-limited sampler,
+    /// so an unsampled request makes no clock host call.
+    pub tick_ns: u64,
+}
+
+/// Shared handle; `None` until `on_configure` succeeds.
+pub type Shared = Rc<RefCell<Option<VmState>>>;
