@@ -335,3 +335,84 @@ fn a_bad_plugin_config_stops_envoy_at_start_with_the_field_named() {
         "{failure}"
     );
 }
+
+/// Header lines of a table row.
+type HeaderLines = &'static [(&'static str, &'static str)];
+
+#[test]
+fn b3_and_jaeger_contexts_are_extracted_and_injected_on_request() {
+    let (upstream, envoy) = start_gateway(
+        r#"{"propagation":{"extract":["tracecontext","b3","jaeger"],"inject":["tracecontext","b3multi"]}}"#,
+    );
+    #[rustfmt::skip]
+    let rows: &[(&str, HeaderLines, &str)] = &[
+        // (case, incoming lines, trace id the upstream must see)
+        ("b3 single, 64-bit trace id left-padded",
+         &[("b3", "80f198ee56343ba8-e457b5a2e4d86bd1-1")],
+         "000000000000000080f198ee56343ba8"),
+        ("b3 multi, 128-bit trace id",
+         &[("x-b3-traceid", "463ac35c9f6413ad48485a3953bb6124"),
+           ("x-b3-spanid", "a2fb4a1d1a96d312"), ("x-b3-sampled", "1")],
+         "463ac35c9f6413ad48485a3953bb6124"),
+        ("jaeger uber-trace-id",
+         &[("uber-trace-id", "463ac35c9f6413ad48485a3953bb6125:a2fb4a1d1a96d312:0:1")],
+         "463ac35c9f6413ad48485a3953bb6125"),
+    ];
+    for (case, lines, trace_id) in rows {
+        let seen = through(&envoy, &upstream, lines);
+        let (sent, _) = sent_context(&seen);
+        assert_eq!(sent.trace_id, *trace_id, "{case}");
+        assert!(
+            sent.sampled(),
+            "{case}: the incoming sampled decision is followed"
+        );
+        assert_ne!(
+            sent.parent_id, "a2fb4a1d1a96d312",
+            "{case}: a new span id upstream"
+        );
+        // b3multi injection carries the same context as traceparent.
+        assert_eq!(seen.header("x-b3-traceid"), Some(*trace_id), "{case}");
+        assert_eq!(
+            seen.header("x-b3-spanid"),
+            Some(sent.parent_id.as_str()),
+            "{case}"
+        );
+        assert_eq!(seen.header("x-b3-sampled"), Some("1"), "{case}");
+        assert_eq!(
+            header_all(&seen.head.headers, "x-b3-traceid").len(),
+            1,
+            "{case}"
+        );
+    }
+}
+
+#[test]
+fn baggage_passes_through_untouched() {
+    let (upstream, envoy) = start_gateway("{}");
+    let baggage = "userId=alice,serverNode=DF%2028,isProduction=false;ttl=30";
+    let seen = through(&envoy, &upstream, &[("baggage", baggage)]);
+    assert_eq!(header_all(&seen.head.headers, "baggage"), [baggage]);
+}
+
+#[test]
+fn an_untrusting_edge_ignores_the_clients_context_for_the_decision() {
+    // parentbased_always_off would follow a sampled parent; with trust_incoming false the client's
+    // sampled flag must not force sampling, and the trace id is the edge's own.
+    let (upstream, envoy) =
+        start_gateway(r#"{"trust_incoming":false,"sampler":"parentbased_always_off"}"#);
+    let incoming = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    let (sent, _) = sent_context(&through(&envoy, &upstream, &[("traceparent", &incoming)]));
+    assert_ne!(
+        sent.trace_id, TRACE_ID,
+        "a new trace id at an untrusting edge"
+    );
+    assert!(!sent.sampled(), "a client cannot force sampling");
+    drop((upstream, envoy));
+
+    // The same sampler trusting its caller follows the sampled parent: the control case.
+    let (upstream, envoy) =
+        start_gateway(r#"{"trust_incoming":true,"sampler":"parentbased_always_off"}"#);
+    let (sent, _) = sent_context(&through(&envoy, &upstream, &[("traceparent", &incoming)]));
+    assert_eq!(sent.trace_id, TRACE_ID);
+    assert!(sent.sampled());
+}
