@@ -9,6 +9,7 @@ pub mod client;
 pub mod config;
 pub mod envoy;
 pub mod http1;
+pub mod mesh;
 pub mod otlp;
 pub mod paths;
 pub mod ports;
