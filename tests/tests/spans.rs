@@ -184,20 +184,17 @@ fn gateway_gives_a_server_and_a_client_span_per_request_with_ids_from_the_wire()
             assert_eq!(span.span.name, "GET gw_route", "{what}");
             assert_eq!(span.attr_str("http.request.method"), Some("GET"), "{what}");
             assert_eq!(
-                span.attr_str("url.path"),
-                Some(format!("/items/{i}").as_str()),
-                "{what}"
-            );
-            assert_eq!(
                 span.attr_int("http.response.status_code"),
                 Some(200),
                 "{what}"
             );
-            if let Some(query) = span.attr_str("url.query") {
-                assert!(
-                    !query.contains("secret"),
-                    "url.query redacted by default: {query}"
-                );
+            for key in ["url.query", "url.full"] {
+                if let Some(value) = span.attr_str(key) {
+                    assert!(
+                        !value.contains("secret"),
+                        "query redacted by default: {key}={value}"
+                    );
+                }
             }
             assert_ne!(span.status_code(), STATUS_ERROR, "{what}");
             assert_eq!(
@@ -218,10 +215,27 @@ fn gateway_gives_a_server_and_a_client_span_per_request_with_ids_from_the_wire()
             );
             assert!(span.span.end_time_unix_nano <= ended, "{what}");
         }
+        // HTTP semantic conventions: a SERVER span has url.path (+ url.query), a CLIENT span url.full.
+        let path = format!("/items/{i}");
+        assert_eq!(
+            server.attr_str("url.path"),
+            Some(path.as_str()),
+            "{}",
+            server.summary()
+        );
+        let full = client.attr_str("url.full").unwrap_or_default();
+        assert!(
+            full.starts_with("http://") && full.contains(&path),
+            "url.full {full:?}"
+        );
         assert!(
             server.attr_str("server.address").is_some(),
             "{}",
             server.summary()
+        );
+        assert_eq!(
+            client.attr_str("envoy.upstream.cluster"),
+            Some("gw_upstream")
         );
         assert_eq!(server.attr_str("user_agent.original"), Some("hoptrace-e2e"));
         // The upstream call lies within the hop.
@@ -294,6 +308,11 @@ fn durations_and_statuses_follow_the_upstream() {
     assert_eq!(server.status_code(), STATUS_ERROR, "5xx: SERVER is Error");
     assert_eq!(client.status_code(), STATUS_ERROR, "5xx: CLIENT is Error");
     assert_eq!(client.attr_int("http.response.status_code"), Some(503));
+    assert_eq!(
+        client.attr_str("error.type"),
+        Some("503"),
+        "semconv: the status code as error.type"
+    );
 
     let (server, client) = span(2);
     assert_ne!(
