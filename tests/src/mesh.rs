@@ -1,0 +1,118 @@
+//! The demo topology on 127.0.0.1, as issue 6 describes it: an edge gateway Envoy, two services each
+//! behind a sidecar Envoy with an inbound and an outbound listener (`traffic_direction` set, as Istio
+//! does), where service A calls service B through its own sidecar and copies the trace headers it
+//! received, and one OTLP receiver for all three proxies. Every Envoy picks its own ports; they start
+//! from the back (B first) so each one's cluster can point at a port that is already bound.
+//!
+//! ```text
+//! client -> gateway(gw) -> sidecar-a(inbound) -> app-a --/call--> sidecar-a(outbound)
+//!        -> sidecar-b(inbound) -> app-b
+//! ```
+
+use anyhow::Result;
+
+use crate::{Envoy, EnvoyConfig, Listener, Receiver, Upstream};
+
+/// Plugin configs for the three proxies (JSON text each).
+#[derive(Debug, Clone)]
+pub struct MeshPlugins {
+    /// The edge gateway's.
+    pub gateway: String,
+    /// Sidecar A's (both listeners).
+    pub sidecar_a: String,
+    /// Sidecar B's (both listeners).
+    pub sidecar_b: String,
+}
+
+impl MeshPlugins {
+    /// Service names `edge-gateway`, `svc-a`, `svc-b`; the edge does not trust incoming context; every
+    /// proxy batches for `schedule_delay_ms`.
+    pub fn demo(schedule_delay_ms: u64) -> MeshPlugins {
+        let batch = format!(r#""batch":{{"schedule_delay_ms":{schedule_delay_ms}}}"#);
+        MeshPlugins {
+            gateway: format!(r#"{{"service_name":"edge-gateway","trust_incoming":false,{batch}}}"#),
+            sidecar_a: format!(r#"{{"service_name":"svc-a",{batch}}}"#),
+            sidecar_b: format!(r#"{{"service_name":"svc-b",{batch}}}"#),
+        }
+    }
+}
+
+/// The running mesh; dropping it stops every process and thread it started.
+pub struct Mesh {
+    /// Entry point: the edge gateway (listener `gw`).
+    pub gateway: Envoy,
+    /// Service A's sidecar (listeners `inbound`, `outbound`).
+    pub sidecar_a: Envoy,
+    /// Service A: calls B through its sidecar on `/call`.
+    pub app_a: Upstream,
+    /// Service B's sidecar (listeners `inbound`, `outbound`).
+    pub sidecar_b: Envoy,
+    /// Service B: the leaf.
+    pub app_b: Upstream,
+    /// The OTLP receiver every proxy exports to.
+    pub receiver: Receiver,
+}
+
+impl Mesh {
+    /// Starts the mesh with these plugin configs.
+    pub fn start(plugins: &MeshPlugins) -> Result<Mesh> {
+        let receiver = Receiver::start()?;
+        let app_b = Upstream::start("app-b")?;
+        let sidecar_b = Envoy::start(&sidecar(
+            &plugins.sidecar_b,
+            app_b.port(),
+            // B calls nobody; its outbound listener exists as in any mesh and points back at B.
+            app_b.port(),
+            receiver.port(),
+        ))?;
+        let app_a = Upstream::start("app-a")?;
+        let sidecar_a = Envoy::start(&sidecar(
+            &plugins.sidecar_a,
+            app_a.port(),
+            sidecar_b.port("inbound"),
+            receiver.port(),
+        ))?;
+        let gateway = Envoy::start(
+            &EnvoyConfig::new()
+                .node("edge-gateway", serde_json::json!({}))
+                .collector(receiver.port())
+                .listener(
+                    Listener::gateway("gw", sidecar_a.port("inbound")).plugin(&plugins.gateway),
+                ),
+        )?;
+        Ok(Mesh {
+            gateway,
+            sidecar_a,
+            app_a,
+            sidecar_b,
+            app_b,
+            receiver,
+        })
+    }
+
+    /// The gateway's port, where clients send requests.
+    pub fn entry_port(&self) -> u16 {
+        self.gateway.port("gw")
+    }
+
+    /// The path that makes A call B's `leaf` path through A's outbound sidecar listener.
+    pub fn path_via_b(&self, leaf: &str) -> String {
+        format!("/call?to={}&path={leaf}", self.sidecar_a.port("outbound"))
+    }
+
+    /// Every Envoy with a name, for printing logs.
+    pub fn envoys(&self) -> [(&'static str, &Envoy); 3] {
+        [
+            ("gateway", &self.gateway),
+            ("sidecar-a", &self.sidecar_a),
+            ("sidecar-b", &self.sidecar_b),
+        ]
+    }
+}
+
+fn sidecar(plugin: &str, app_port: u16, next_port: u16, collector_port: u16) -> EnvoyConfig {
+    EnvoyConfig::new()
+        .collector(collector_port)
+        .listener(Listener::inbound("inbound", app_port).plugin(plugin))
+        .listener(Listener::outbound("outbound", next_port).plugin(plugin))
+}
