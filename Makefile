@@ -55,6 +55,8 @@ test: lint unit size e2e ## everything CI runs: lint, unit, size, shim and Envoy
 
 bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~10 min): bench/results.md + README table
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	cargo bench -p hoptrace-core --bench hop -- --warm-up-time 1 --measurement-time 3 2>/dev/null \
+		| grep -E '^(decide|record)|time:' > bench/criterion.txt
 	$(PY) bench/run.py
 
 bench-quick: wasm envoy ## a 1-round smoke run of the benchmark (results under bench/.run/, README untouched)
