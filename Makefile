@@ -11,7 +11,7 @@ SIZE_BUDGET := 307200
 export HOPTRACE_ENVOY := $(ENVOY)
 export HOPTRACE_WASM_DIR := $(abspath $(WASM_DIR))
 
-.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick
+.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick tools
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,10 +48,22 @@ unit: toolchain ## core tests (natively)
 size: wasm ## print hoptrace.wasm size; fail above the 300 KB budget
 	@s=$$(stat -c %s $(WASM)); echo "hoptrace.wasm: $$s bytes (budget $(SIZE_BUDGET))"; test $$s -le $(SIZE_BUDGET)
 
-e2e: wasm envoy ## end-to-end tests in a real Envoy (and through the shim)
-	cargo test -p hoptrace-e2e -p hoptrace-shim -- --test-threads=2
+tools: ## Debian tools the tests use: skopeo (OCI image check) and wrk (load)
+	@command -v skopeo >/dev/null || (apt-get update -qq && apt-get install -y -qq skopeo >/dev/null)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
+
+e2e: wasm envoy tools ## end-to-end tests in a real Envoy (and through the shim)
+	HOPTRACE_REQUIRE_SKOPEO=1 cargo test -p hoptrace-e2e -p hoptrace-shim -- --test-threads=2
 
 test: lint unit size e2e ## everything CI runs: lint, unit, size, shim and Envoy end-to-end tests
+	$(PY) -m unittest discover -s bench
+
+FUZZ_SECONDS ?= 30
+fuzz: ## every cargo-fuzz target for FUZZ_SECONDS each (installs cargo-fuzz; not part of make test)
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@for t in $$(cargo fuzz list); do \
+		echo "== $$t"; RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~10 min): bench/results.md + README table
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
