@@ -344,7 +344,8 @@ fn durations_and_statuses_follow_the_upstream() {
     }
     let (_, timed_out) = span(4);
     assert!(
-        timed_out.duration() >= Duration::from_millis(400),
+        // Envoy's timer runs on the monotonic clock and spans on the wall clock: allow 2 % skew.
+        timed_out.duration() >= Duration::from_millis(392),
         "{}",
         timed_out.summary()
     );
