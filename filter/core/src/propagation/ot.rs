@@ -116,22 +116,13 @@ impl OtState {
 /// The "never" threshold (2^56) has no encoding and must not be written ([`OtState::format`] skips
 /// it); given one, this saturates to `ffffffffffffff`, the largest threshold there is.
 pub fn threshold_to_hex(t: Threshold) -> String {
-    let v = t.0.min(NEVER - 1);
-    if v == 0 {
-        return "0".to_string();
-    }
-    let full = format!("{v:014x}");
-    full.trim_end_matches('0').to_string()
+    // "Never" has no `th` form; the largest writable threshold is the closest meaning.
+    t.to_th_hex().unwrap_or_else(|| "f".repeat(DIGITS))
 }
 
 /// Decode a `th` value: 1–14 lower-hex digits, right-padded with zeros to 14. `None` when invalid.
 pub fn threshold_from_hex(s: &str) -> Option<Threshold> {
-    if s.is_empty() || s.len() > DIGITS {
-        return None;
-    }
-    let v = hex_u64(s)?;
-    let shift = 4 * u32::try_from(DIGITS - s.len()).ok()?;
-    Some(Threshold(v << shift))
+    Threshold::from_th_hex(s.as_bytes())
 }
 
 /// Decode an `rv` value: exactly 14 lower-hex digits.
