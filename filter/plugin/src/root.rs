@@ -52,6 +52,9 @@ impl Context for HoptraceRoot {
         };
         let now = host::now_ns();
         self.with_state(|s| s.pipeline.on_response(id, outcome, now));
+        // A freed export slot is used at once: under load a full batch is usually waiting, and
+        // waiting for the next tick would cap throughput at one batch per tick.
+        self.dispatch_due(now);
     }
 }
 
@@ -123,6 +126,25 @@ impl RootContext for HoptraceRoot {
 }
 
 impl HoptraceRoot {
+    /// Dispatch every export the pipeline says is due; a refused dispatch (e.g. unknown cluster) is
+    /// reported back as a failed attempt so its spans are retried or counted.
+    fn dispatch_due(&mut self, now: u64) {
+        let requests = self
+            .with_state(|s| s.pipeline.poll(now))
+            .unwrap_or_default();
+        for req in requests {
+            let timeout = Duration::from_millis(req.timeout_ms);
+            match host::dispatch(&self.cluster, &req.headers, &req.body, timeout) {
+                Some(token) => {
+                    self.in_flight.insert(token, req.id);
+                }
+                None => {
+                    self.with_state(|s| s.pipeline.on_response(req.id, ExportOutcome::Failed, now));
+                }
+            }
+        }
+    }
+
     fn with_state<R>(&self, f: impl FnOnce(&mut VmState) -> R) -> Option<R> {
         let mut guard = self.shared.try_borrow_mut().ok()?;
         guard.as_mut().map(f)
