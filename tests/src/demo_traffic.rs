@@ -341,9 +341,18 @@ fn check_parenting(sent: &[Sent], spans: &[ReceivedSpan]) -> Check {
             problems.push(format!("trace {id}: {e}"));
         }
     }
+    // "edge-gateway SERVER → CLIENT → svc-a SERVER → …": a service is named where it changes.
     let chain = CHAIN
         .iter()
-        .map(|(svc, kind)| format!("{svc} {}", kind_name(*kind)))
+        .enumerate()
+        .map(|(i, (svc, kind))| {
+            let same = i.checked_sub(1).and_then(|p| CHAIN.get(p)).map(|p| p.0) == Some(*svc);
+            if same {
+                kind_name(*kind)
+            } else {
+                format!("{svc} {}", kind_name(*kind))
+            }
+        })
         .collect::<Vec<_>>()
         .join(" → ");
     Check::new(
@@ -361,7 +370,11 @@ fn check_parenting(sent: &[Sent], spans: &[ReceivedSpan]) -> Check {
 
 fn check_client_context(sent: &[Sent], spans: &[ReceivedSpan]) -> Check {
     let Some(s) = by_purpose(sent, Purpose::ClientContext).next() else {
-        return Check::new(false, String::new(), "no request with a client context".into());
+        return Check::new(
+            false,
+            String::new(),
+            "no request with a client context".into(),
+        );
     };
     let Some(id) = s.trace_id() else {
         return Check::new(false, String::new(), "service A got no traceparent".into());
@@ -479,7 +492,7 @@ pub fn render_report(outcome: &Outcome, style: &Style) -> String {
             s.status.to_string()
         };
         out.push_str(&format!(
-            "\n{} {}  GET {} → {status}\n",
+            "\n{} {} GET {} → {status}\n",
             waterfall::paint(style, "\x1b[1m", &format!("#{} {}", n + 1, s.planned.label)),
             waterfall::dim(style, "·"),
             s.target,
@@ -587,7 +600,8 @@ mod tests {
     #[test]
     fn a_broken_chain_is_named() {
         // (case, change, words the error must contain)
-        let cases: &[(&str, fn(&mut Vec<ReceivedSpan>), &str)] = &[
+        type Break = fn(&mut Vec<ReceivedSpan>);
+        let cases: &[(&str, Break, &str)] = &[
             ("span missing",          |v| { v.remove(0); },                                   "4 spans"),
             ("root has a parent",     |v| v[4].span.parent_span_id = vec![9; 8],              "has parent"),
             ("wrong parent at B",     |v| v[0].span.parent_span_id = vec![3; 8],              "svc-b SERVER has parent"),

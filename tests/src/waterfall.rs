@@ -36,6 +36,9 @@ impl Style {
     }
 }
 
+/// Width of the status column: `ERROR 503`.
+const STATUS_W: usize = 9;
+
 /// ANSI escape codes used here.
 mod ansi {
     pub const RESET: &str = "\x1b[0m";
@@ -159,7 +162,14 @@ struct Walker<'a> {
 
 impl<'a> Walker<'a> {
     /// `lead` is this row's guide, `indent` the guides its children inherit.
-    fn walk(&mut self, span: &'a ReceivedSpan, lead: &str, indent: &str, depth: usize, orphan: bool) {
+    fn walk(
+        &mut self,
+        span: &'a ReceivedSpan,
+        lead: &str,
+        indent: &str,
+        depth: usize,
+        orphan: bool,
+    ) {
         // Ids repeat only in a broken export; each span is drawn once all the same.
         if !self.visited.insert(span.span_id()) {
             return;
@@ -175,9 +185,17 @@ impl<'a> Walker<'a> {
             "├─ " => format!("{indent}│  "),
             _ => format!("{indent}   "),
         };
-        let kids = self.children.get(&span.span_id()).cloned().unwrap_or_default();
+        let kids = self
+            .children
+            .get(&span.span_id())
+            .cloned()
+            .unwrap_or_default();
         for (i, kid) in kids.iter().enumerate() {
-            let lead = if i + 1 == kids.len() { "└─ " } else { "├─ " };
+            let lead = if i + 1 == kids.len() {
+                "└─ "
+            } else {
+                "├─ "
+            };
             self.walk(kid, lead, &child_indent, depth + 1, false);
         }
     }
@@ -242,7 +260,12 @@ pub fn render(spans: &[&ReceivedSpan], style: &Style) -> String {
         let mark = if r.orphan { "? " } else { "" };
         format!("{}{mark}{}", r.prefix, service(r.span))
     };
-    let who_w = rows.iter().map(|r| who(r).chars().count()).max().unwrap_or(0).max(7);
+    let who_w = rows
+        .iter()
+        .map(|r| who(r).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(7);
     let name_w = rows
         .iter()
         .map(|r| r.span.span.name.chars().count())
@@ -259,7 +282,7 @@ pub fn render(spans: &[&ReceivedSpan], style: &Style) -> String {
     let mut out = dim(
         style,
         &format!(
-            "  {:<who_w$}  {:<6}  {:<name_w$}  {:<6} {:>9}  {axis}",
+            "  {:<who_w$}  {:<6}  {:<name_w$}  {:<STATUS_W$} {:>9}  {axis}",
             "service", "kind", "span", "status", "duration"
         ),
     );
@@ -276,10 +299,15 @@ pub fn render(spans: &[&ReceivedSpan], style: &Style) -> String {
             " ".repeat(who_w - who_text.chars().count())
         );
         // Pad before painting: escape codes have no width.
+        let code = s
+            .attr_int("http.response.status_code")
+            .map(|c| format!(" {c}"))
+            .unwrap_or_default();
+        let plain_len = if error { 5 } else { 2 } + code.chars().count();
         let status = format!(
-            "{}{}",
+            "{}{code}{}",
             status_word(style, error),
-            " ".repeat(6 - if error { 5 } else { 2 })
+            " ".repeat(STATUS_W.saturating_sub(plain_len))
         );
         let (from, to) = bar_cells(
             s.span.start_time_unix_nano,
@@ -442,7 +470,8 @@ mod tests {
     #[test]
     fn bar_cells_share_one_axis() {
         // (name, start, end, t0, t1, width, expected)
-        let cases: &[(&str, u64, u64, u64, u64, usize, (usize, usize))] = &[
+        type Row = (&'static str, u64, u64, u64, u64, usize, (usize, usize));
+        let cases: &[Row] = &[
             ("whole trace",            0, 100, 0, 100, 40, (0, 40)),
             ("second half",           50, 100, 0, 100, 40, (20, 40)),
             ("start rounds down",     49, 100, 0, 100, 40, (19, 40)),

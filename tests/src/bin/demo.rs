@@ -237,7 +237,9 @@ fn settled_traces(mesh: &Mesh, shown_traces: &BTreeSet<String>) -> Vec<String> {
             continue;
         };
         for span in hoptrace_e2e::otlp::flatten(decoded) {
-            let at = last_seen.entry(span.trace_id()).or_insert(request.received_at);
+            let at = last_seen
+                .entry(span.trace_id())
+                .or_insert(request.received_at);
             *at = (*at).max(request.received_at);
         }
     }
