@@ -17,11 +17,11 @@ pub struct Style {
 }
 
 impl Style {
-    /// Plain text, 40-cell bars.
+    /// Plain text, 32-cell bars (a span line fits in about 100 columns).
     pub fn plain() -> Style {
         Style {
             color: false,
-            bar_width: 40,
+            bar_width: 32,
         }
     }
 
@@ -275,8 +275,9 @@ pub fn render(spans: &[&ReceivedSpan], style: &Style) -> String {
     let width = style.bar_width;
 
     let total = format_duration(Duration::from_nanos(t1 - t0));
+    // " 0 … total": the 0 over the first cell, the total ending over the last one.
     let axis = format!(
-        "0{}{total}",
+        " 0{}{total}",
         " ".repeat(width.saturating_sub(1 + total.chars().count()))
     );
     let mut out = dim(
@@ -504,7 +505,11 @@ mod tests {
         let mut spans = chain();
         spans[0] = failed(spans[0].clone());
         let spans = refs(&spans);
-        let text = render(&spans, &Style::plain());
+        let wide = Style {
+            bar_width: 40,
+            ..Style::plain()
+        };
+        let text = render(&spans, &wide);
         assert!(!text.contains('\x1b'), "no colour codes in plain text");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 6, "{text}");
