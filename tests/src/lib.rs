@@ -7,6 +7,7 @@ pub mod accounting;
 pub mod admin;
 pub mod client;
 pub mod config;
+pub mod demo_traffic;
 pub mod envoy;
 pub mod http1;
 pub mod mesh;
@@ -19,6 +20,7 @@ pub mod server;
 pub mod tempdir;
 pub mod traceparent;
 pub mod upstream;
+pub mod waterfall;
 
 pub use accounting::Accounting;
 pub use client::{Request, Response};
