@@ -11,7 +11,7 @@ SIZE_BUDGET := 307200
 export HOPTRACE_ENVOY := $(ENVOY)
 export HOPTRACE_WASM_DIR := $(abspath $(WASM_DIR))
 
-.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick tools
+.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick tools soak
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,6 +47,10 @@ unit: toolchain ## core tests (natively)
 
 size: wasm ## print hoptrace.wasm size; fail above the 300 KB budget
 	@s=$$(stat -c %s $(WASM)); echo "hoptrace.wasm: $$s bytes (budget $(SIZE_BUDGET))"; test $$s -le $(SIZE_BUDGET)
+
+demo: wasm envoy ## the demo mesh: gateway + 2 sidecars + 2 services, traffic, waterfalls, target/demo/traces.json (DEMO_KEEP=1 keeps it up)
+	@# A dev build on purpose: the release profile aborts on panic, which would skip stopping the Envoys.
+	cargo run --quiet -p hoptrace-e2e --bin demo
 
 tools: ## Debian tools the tests use: skopeo (OCI image check) and wrk (load)
 	@command -v skopeo >/dev/null || (apt-get update -qq && apt-get install -y -qq skopeo >/dev/null)
