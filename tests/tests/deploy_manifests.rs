@@ -434,20 +434,9 @@ fn oci_layout_passes_skopeo() {
     let _ = fs::remove_dir_all(&dir);
 }
 
-/// The Envoy binary the Makefile installs (`make envoy`), if it is there.
-fn envoy_binary() -> Option<PathBuf> {
-    let path = std::env::var_os("HOPTRACE_ENVOY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/lib/python3.11/site-packages/envoy/_bin/envoy"));
-    path.is_file().then_some(path)
-}
-
 #[test]
 fn envoy_accepts_the_cluster_the_patch_policy_adds() {
-    let Some(envoy) = envoy_binary() else {
-        eprintln!("skipped: no Envoy binary (`make envoy`, or set HOPTRACE_ENVOY)");
-        return;
-    };
+    let envoy = hoptrace_e2e::paths::envoy_binary().unwrap();
     let policy = document(
         "envoy/envoy-gateway/collector-backend.yaml",
         "EnvoyPatchPolicy",
@@ -471,4 +460,34 @@ fn envoy_accepts_the_cluster_the_patch_policy_adds() {
         String::from_utf8_lossy(&out.stderr)
     );
     let _ = fs::remove_dir_all(&dir);
+}
+
+/// The examples cannot drift from what the filter accepts: each embedded plugin config (and, for
+/// Istio, the same config with every number a double, as Istio delivers it) is loaded by the real
+/// filter in a real Envoy (`--mode validate` runs `on_configure`).
+#[test]
+fn every_embedded_config_loads_in_a_real_envoy() {
+    use hoptrace_e2e::config::{EnvoyConfig, Listener};
+    use hoptrace_e2e::envoy::validate_config;
+    let configs = embedded_plugin_configs();
+    assert!(!configs.is_empty());
+    for (label, json) in configs {
+        let cluster = parse(&label, &json).collector.cluster;
+        let mut forms = vec![json.clone()];
+        if label.contains("istio") {
+            let value: Json = serde_json::from_str(&json).unwrap();
+            forms.push(as_protobuf_struct(&value).to_string());
+        }
+        for form in forms {
+            let envoy = EnvoyConfig::new()
+                .collector(4318)
+                .collector_cluster(&cluster)
+                .listener(Listener::gateway("gw", 8000).plugin(&form));
+            let (status, log) = validate_config(&envoy).unwrap();
+            assert!(
+                status.success(),
+                "{label}: Envoy refused the embedded plugin config {form}:\n{log}"
+            );
+        }
+    }
 }
