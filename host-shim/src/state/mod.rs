@@ -102,6 +102,8 @@ pub struct CallResponse {
     pub trailers: HeaderMap,
     /// What `proxy_get_status` reports: `(code, message)`.
     pub status: (u32, String),
+    /// A reset: Envoy has no response message, so maps and body are unreachable.
+    pub reset: bool,
 }
 
 impl From<Delivery> for CallResponse {
@@ -118,6 +120,7 @@ impl From<Delivery> for CallResponse {
                     body: r.body,
                     trailers: r.trailers,
                     status: (0, String::new()),
+                    reset: false,
                 }
             }
             Delivery::Reset => Self {
@@ -125,6 +128,7 @@ impl From<Delivery> for CallResponse {
                 body: Vec::new(),
                 trailers: HeaderMap::new(),
                 status: (Status::BrokenConnection as u32, "reset".to_string()),
+                reset: true,
             },
         }
     }
@@ -225,11 +229,16 @@ impl VmState {
         self.effective_stream().is_some_and(|s| s.live.access_log)
     }
 
+    /// The callout response being delivered, unless it is a reset (no response message).
+    fn call_response_message(&self) -> Option<&CallResponse> {
+        self.call_response.as_ref().filter(|r| !r.reset)
+    }
+
     /// A map for reading, `None` when Envoy would have no pointer to it.
     pub fn readable_map(&self, map: MapType) -> Option<&HeaderMap> {
         match map {
-            MapType::HttpCallResponseHeaders => self.call_response.as_ref().map(|r| &r.headers),
-            MapType::HttpCallResponseTrailers => self.call_response.as_ref().map(|r| &r.trailers),
+            MapType::HttpCallResponseHeaders => self.call_response_message().map(|r| &r.headers),
+            MapType::HttpCallResponseTrailers => self.call_response_message().map(|r| &r.trailers),
             MapType::GrpcInitialMetadata | MapType::GrpcTrailingMetadata => None,
             _ => self.effective_stream().and_then(|s| s.readable(map)),
         }
@@ -260,8 +269,7 @@ impl VmState {
                 Ok(&self.plugin_config)
             }
             BufferType::HttpCallResponseBody => self
-                .call_response
-                .as_ref()
+                .call_response_message()
                 .map(|r| r.body.as_slice())
                 .ok_or(Status::NotFound),
             BufferType::RequestBody => stream

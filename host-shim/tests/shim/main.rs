@@ -6,5 +6,9 @@
 
 mod common;
 
+mod callouts;
 mod floors;
+mod headers;
 mod lifecycle;
+mod properties;
+mod time;

@@ -49,6 +49,8 @@ const IMPORTS: &str = r#"
   (import "env" "proxy_grpc_close" (func $proxy_grpc_close (param i32) (result i32)))
   (import "env" "proxy_call_foreign_function" (func $proxy_call_foreign_function (param i32 i32 i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock_time_get (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
 "#;
 
 /// Memory, allocator, marker and the line-logging helpers.
