@@ -93,6 +93,20 @@ impl<'h> Stream<'h> {
         self.state().and_then(|s| s.response_headers.as_ref())
     }
 
+    /// The last response body chunk as the downstream receives it (after the filter's edits).
+    pub fn response_body_chunk(&self) -> &[u8] {
+        self.state()
+            .map(|s| s.response_body.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// The last request body chunk as the upstream receives it (after the filter's edits).
+    pub fn request_body_chunk(&self) -> &[u8] {
+        self.state()
+            .map(|s| s.request_body.as_slice())
+            .unwrap_or_default()
+    }
+
     /// What `proxy_on_request_headers` returned (`None` if the module lacks the export).
     pub fn request_action(&self) -> Option<Action> {
         let actions = self

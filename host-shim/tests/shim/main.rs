@@ -7,8 +7,11 @@
 mod common;
 
 mod callouts;
+mod failures;
 mod floors;
 mod headers;
 mod lifecycle;
+mod metrics;
 mod properties;
+mod streams;
 mod time;
