@@ -126,11 +126,5 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Read { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// `Display` already says everything, causes included, so no `source()` chain repeats it.
+impl std::error::Error for Error {}
