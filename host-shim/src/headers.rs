@@ -13,7 +13,8 @@ pub struct HeaderMap {
     lines: Vec<(String, Vec<u8>)>,
 }
 
-/// Lower-cases a header name the way Envoy does (ASCII only; other bytes kept as they are).
+/// Lower-cases a header name the way Envoy does (ASCII only). Names are text: bytes that are not
+/// UTF-8 become U+FFFD (Envoy's codecs reject such names before a filter sees them).
 fn lower(name: &[u8]) -> String {
     String::from_utf8_lossy(name).to_ascii_lowercase()
 }
@@ -154,6 +155,19 @@ impl fmt::Display for HeaderMap {
             writeln!(f, "{k}: {}", String::from_utf8_lossy(v))?;
         }
         Ok(())
+    }
+}
+
+/// Lets a map be passed wherever lines are expected, e.g. `host.request(&headers)`.
+impl<'a> IntoIterator for &'a HeaderMap {
+    type Item = (&'a str, &'a [u8]);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, Vec<u8>)>,
+        fn(&'a (String, Vec<u8>)) -> (&'a str, &'a [u8]),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.lines.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 }
 

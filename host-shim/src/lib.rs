@@ -59,6 +59,12 @@
 //!   timeouts are local `504`s, refused connections local `503`s, resets carry no headers.
 //! - Metrics follow Envoy's rules (a counter cannot be decremented; a histogram cannot be read).
 //! - A trap fails the VM: that call and every later one is an error.
+//!
+//! Not reproduced: a local response (`proxy_send_local_response`) is recorded
+//! ([`Stream::local_response`]) but not run back through `proxy_on_response_headers` as Envoy
+//! does; gRPC calls are recorded and never answered; no foreign functions are registered.
+//! WASI calls other than `random_get`, `clock_time_get` and `fd_write` are served by
+//! wasmtime-wasi and not counted as host calls.
 
 pub mod abi;
 mod error;

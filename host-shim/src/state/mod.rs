@@ -1,6 +1,6 @@
 //! The state of the fake proxy, kept in wasmtime's `Store<T>` and queried by tests.
 //!
-//! Nothing here knows about wasm: the ABI layer ([`crate::imports`]) turns guest pointers into
+//! Nothing here knows about wasm: the ABI layer (`imports/`) turns guest pointers into
 //! values and calls these methods; the public API ([`crate::Host`]) reads and drives the same state.
 
 pub mod callouts;
