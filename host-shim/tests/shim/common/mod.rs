@@ -45,6 +45,11 @@ pub fn floor_rewrite() -> PathBuf {
     wasm("floor_rewrite.wasm", BUILD_FLOORS)
 }
 
+/// hoptrace.wasm, for the behaviour tests of the real filter.
+pub fn hoptrace() -> PathBuf {
+    wasm("hoptrace.wasm", BUILD_HOPTRACE)
+}
+
 /// A GET request as Envoy's router sees it, plus `extra` lines.
 pub fn get(path: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut headers = vec![
