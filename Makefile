@@ -73,6 +73,9 @@ bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~10 min): b
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	cargo bench -p hoptrace-core --bench hop -- --warm-up-time 1 --measurement-time 3 2>/dev/null \
 		| grep -E '^(decide|record)|time:' > bench/criterion.txt
+	@# Host calls per request through the shim (a dev build: the counts are exact, its timings are not used).
+	cargo build -q -p hoptrace-shim
+	./target/debug/hoptrace-shim bench --wasm $(WASM) -n 2000 > bench/shim-hostcalls.txt
 	$(PY) bench/run.py
 
 bench-quick: wasm envoy ## a 1-round smoke run of the benchmark (results under bench/.run/, README untouched)
