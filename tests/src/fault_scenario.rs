@@ -272,6 +272,8 @@ pub struct Row {
     pub log_lines: usize,
     /// The bound on `log_lines`.
     pub log_bound: usize,
+    /// How long the collector was faulty in all (load windows and the pause after them).
+    pub fault_time: Duration,
     /// Envoy workers (one VM each, plus the main thread's).
     pub workers: u32,
 }
@@ -443,17 +445,20 @@ impl Row {
             code,
         } = &self.case.fault
         {
-            // Retry-After honoured: one attempt per Retry-After per export slot, plus the first.
+            // Retry-After honoured: one attempt per Retry-After per export slot while the fault
+            // lasts, plus a first attempt each time the fault starts (every window, interleaved).
             let answered = self
                 .collector
                 .answers
                 .get(&code.to_string())
                 .copied()
                 .unwrap_or(0);
-            // Each fault window starts a new round of attempts.
-            let window = self.phases.window(self.phases.fault).as_secs();
-            let most = (window / RETRY_AFTER_S + 2)
-                * u64::from(self.phases.windows)
+            let starts = if self.phases.interleave {
+                u64::from(self.phases.windows)
+            } else {
+                1
+            };
+            let most = (self.fault_time.as_secs() / RETRY_AFTER_S + 1 + 2 * starts)
                 * MAX_CONCURRENT_EXPORTS
                 * u64::from(self.workers);
             if answered > most {
@@ -521,6 +526,8 @@ impl FaultRun {
         Wrk::new(phases.warmup, phases.connections).run(port)?;
         settle(&self.envoy, Duration::from_secs(10), true)?;
         let mut after_healthy = None;
+        let (mut fault_time, mut fault_since) = (Duration::ZERO, Instant::now());
+        let mut fault_on = false;
         // Interleaved: H F H F ...; otherwise H H H ... F F F.
         let order: Vec<bool> = if phases.interleave {
             (0..phases.windows).flat_map(|_| [false, true]).collect()
@@ -533,10 +540,18 @@ impl FaultRun {
         for faulty in order {
             if faulty {
                 self.collector.set(case.fault.clone())?;
+                if !fault_on {
+                    fault_since = Instant::now();
+                    fault_on = true;
+                }
                 self.rss.reset_peak();
                 faulted.runs.push(fault_wrk.run(port)?);
                 rss_fault_kib = rss_fault_kib.max(self.rss.reset_peak());
             } else {
+                if fault_on {
+                    fault_time += fault_since.elapsed();
+                    fault_on = false;
+                }
                 self.collector.set(Fault::Healthy)?;
                 self.rss.reset_peak();
                 healthy.runs.push(healthy_wrk.run(port)?);
@@ -557,6 +572,7 @@ impl FaultRun {
 
         let recovered_at = Instant::now();
         self.collector.set(Fault::Healthy)?;
+        fault_time += recovered_at.duration_since(fault_since);
         let recovery_bound = recovery_bound(&case.fault);
         let recovery = self.wait_for_marker(recovered_at, recovery_bound * 3)?;
         let (settled, drained) = settle(&self.envoy, Duration::from_secs(15), true)?;
@@ -587,6 +603,7 @@ impl FaultRun {
             collector: self.collector.tally(),
             log_lines,
             log_bound,
+            fault_time,
             workers: self.envoy.workers(),
         })
     }
