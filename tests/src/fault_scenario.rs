@@ -53,6 +53,8 @@ pub const MARKER_EVERY: Duration = Duration::from_millis(100);
 /// Slack added to the recovery bound for the loopback round trips, Envoy's timers and a loaded CI
 /// machine.
 pub const RECOVERY_SLACK: Duration = Duration::from_millis(1_000);
+/// Timer slack allowed on a retry gap (Envoy's and our clocks, the loopback).
+pub const RETRY_GAP_SLACK: Duration = Duration::from_millis(20);
 /// Kinds of rate-limited log lines the exporter has (`queue_full`, `too_large`, `export_retry`,
 /// `export_failed`, `rejected`).
 pub const LOG_KINDS: u64 = 5;
@@ -310,8 +312,8 @@ impl Row {
 
     /// The markdown table header matching [`Row::table_line`].
     pub fn table_header() -> String {
-        "| fault | requests (healthy / fault) | errors | p99 healthy | p99 fault | p99 ratio | RSS peak healthy → fault | dropped while healthy | identity at fault end: sampled = exported + (dropped) + queued | after recovery | recovery (bound) | log lines (bound) |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| fault | requests (healthy / fault) | errors | p99 healthy | p99 fault | p99 ratio | RSS peak healthy → fault | dropped while healthy | identity at fault end: sampled = exported + (dropped) + queued | after recovery | retries seen (shortest gap) | recovery (bound) | log lines (bound) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|"
             .to_string()
     }
 
@@ -319,12 +321,16 @@ impl Row {
     pub fn table_line(&self) -> String {
         let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
         let mib = |kib: u64| format!("{:.1}", kib as f64 / 1024.0);
+        let retries = match self.collector.min_retry_gap {
+            Some(gap) => format!("{} ({} ms)", self.collector.retries, gap.as_millis()),
+            None => "0".into(),
+        };
         let recovery = match self.recovery {
             Some(r) => format!("{} ms", r.as_millis()),
             None => "none".into(),
         };
         format!(
-            "| {} | {} / {} | {} | {} | {} | {:.2} | {} → {} MiB | {} | {} | {} | {} (≤ {} ms) | {} (≤ {}) |",
+            "| {} | {} / {} | {} | {} | {} | {:.2} | {} → {} MiB | {} | {} | {} | {} | {} (≤ {} ms) | {} (≤ {}) |",
             self.case.name,
             self.healthy.requests(),
             self.faulted.requests(),
@@ -337,6 +343,7 @@ impl Row {
             self.after_healthy.dropped_total(),
             Row::identity_text(&self.at_fault_end),
             Row::identity_text(&self.settled),
+            retries,
             recovery,
             self.recovery_bound.as_millis(),
             self.log_lines,
@@ -440,33 +447,32 @@ impl Row {
                 ));
             }
         }
-        if let Fault::Status {
-            retry_after: Some(_),
-            code,
-        } = &self.case.fault
-        {
-            // Retry-After honoured: one attempt per Retry-After per export slot while the fault
-            // lasts, plus a first attempt each time the fault starts (every window, interleaved).
-            let answered = self
-                .collector
-                .answers
-                .get(&code.to_string())
-                .copied()
-                .unwrap_or(0);
-            let starts = if self.phases.interleave {
-                u64::from(self.phases.windows)
-            } else {
-                1
+        // Backoff and Retry-After honoured: a retry of a batch (the same bytes again) never comes
+        // sooner than the shortest jittered backoff (half of `initial_backoff_ms`), or than
+        // `Retry-After` when the collector sent one. Ticks only make it later.
+        if let Some(gap) = self.collector.min_retry_gap {
+            let least = match &self.case.fault {
+                Fault::Status {
+                    retry_after: Some(_),
+                    ..
+                } => Duration::from_secs(RETRY_AFTER_S),
+                _ => Duration::from_millis(INITIAL_BACKOFF_MS / 2),
             };
-            let most = (self.fault_time.as_secs() / RETRY_AFTER_S + 1 + 2 * starts)
-                * MAX_CONCURRENT_EXPORTS
-                * u64::from(self.workers);
-            if answered > most {
+            if gap + RETRY_GAP_SLACK < least {
                 v.push(format!(
-                    "{answered} export attempts answered {code} in a {:?} fault: Retry-After: {RETRY_AFTER_S} allows {most}",
-                    self.phases.fault
+                    "a batch was retried {gap:?} after its previous attempt, sooner than {least:?}"
                 ));
             }
+        }
+        let reaches_collector = matches!(
+            self.case.fault,
+            Fault::Status { .. } | Fault::BlackHole | Fault::Slow(_)
+        );
+        if reaches_collector
+            && self.case.grew.contains(&"exports.retried")
+            && self.collector.retries == 0
+        {
+            v.push("the collector never saw a batch retried".into());
         }
         if self.log_lines > self.log_bound {
             v.push(format!(

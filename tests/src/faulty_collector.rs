@@ -4,7 +4,9 @@
 //! [`crate::Receiver`] it keeps running totals instead of every request, so a long soak stays small,
 //! and it notes when spans of "marker" traces arrive, which is how a test times recovery.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -72,6 +74,10 @@ pub struct Tally {
     pub spans_accepted: u64,
     /// Spans reported back as rejected (partial success).
     pub spans_rejected: u64,
+    /// Requests whose body the collector had seen before: retries of the same batch.
+    pub retries: u64,
+    /// The shortest time between two attempts of the same batch (from one's arrival to the next's).
+    pub min_retry_gap: Option<Duration>,
 }
 
 struct State {
@@ -79,6 +85,8 @@ struct State {
     tally: Tally,
     /// Marker trace id → when its first span was accepted.
     markers: BTreeMap<String, Instant>,
+    /// Hash of each body seen → when it last arrived (a retry sends the same bytes again).
+    bodies: HashMap<u64, Instant>,
     server: Option<Server>,
 }
 
@@ -114,6 +122,7 @@ impl FaultyCollector {
                 fault: Fault::Healthy,
                 tally: Tally::default(),
                 markers: BTreeMap::new(),
+                bodies: HashMap::new(),
                 server: None,
             }),
             generation: AtomicU64::new(0),
@@ -245,10 +254,21 @@ fn handle(inner: &Inner, request: ServedRequest) -> Answer {
         request.header("content-encoding"),
     );
     let spans = decoded.as_ref().map(otlp::flatten).unwrap_or_default();
+    let body_hash = {
+        let mut h = DefaultHasher::new();
+        request.body.hash(&mut h);
+        h.finish()
+    };
     let (fault, generation) = {
         let mut state = inner.lock();
         state.tally.posts += 1;
         state.tally.spans_received += spans.len() as u64;
+        let now = Instant::now();
+        if let Some(before) = state.bodies.insert(body_hash, now) {
+            let gap = now.duration_since(before);
+            state.tally.retries += 1;
+            state.tally.min_retry_gap = Some(state.tally.min_retry_gap.map_or(gap, |g| g.min(gap)));
+        }
         (state.fault.clone(), inner.generation.load(Ordering::SeqCst))
     };
     if decoded.is_err() {
