@@ -3,11 +3,11 @@
 //! form (`soak`, `make soak`).
 //!
 //! A 1-worker Envoy gateway runs hoptrace at 100 % sampling with a small queue, so the bounds are hit
-//! within seconds. Phases: warm-up load; healthy load (the baseline); the fault, switched on in the
-//! collector, under the same load; a pause until `/stats` stops moving (the identity is checked
-//! there, with spans still queued); then the collector recovers and marker requests are sent until
-//! one of their spans arrives (the recovery time); finally the queue drains and everything is
-//! checked again. [`Row::violations`] lists every broken bound, so a test asserts it is empty and
+//! within seconds. Phases: warm-up load; healthy load (the baseline) and the fault, switched on in
+//! the collector, under the same load — alternating in short windows (short form) or one after the
+//! other (long form); a pause until `/stats` stop moving (the identity is checked there, with spans
+//! still queued); then the collector recovers and marker requests are sent until one of their
+//! spans arrives (the recovery time); finally the queue drains and everything is checked again. [`Row::violations`] lists every broken bound, so a test asserts it is empty and
 //! the soak reports it.
 
 use std::time::{Duration, Instant};
