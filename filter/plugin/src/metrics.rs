@@ -19,8 +19,9 @@ pub struct HostMetrics {
 }
 
 impl HostMetrics {
-    /// Bring the host in line with `values` (name, is_gauge, current value): counters get the
-    /// increment since the last push, gauges the value. Metrics are defined on first use.
+    /// Bring the host in line with `values` (name, is_gauge, current value): counters and gauges
+    /// both get the change since the last push (gauges may go down), so Envoy's one stat per name
+    /// sums the VMs. Metrics are defined on first use.
     pub fn push(&mut self, values: &[(&'static str, bool, u64)]) {
         for &(name, gauge, value) in values {
             let kind = if gauge {
@@ -52,7 +53,15 @@ impl HostMetrics {
                 continue;
             }
             let ok = match m.kind {
-                MetricType::Gauge => hostcalls::record_metric(m.id, value).is_ok(),
+                // Every VM defines the same gauge and Envoy keeps one stat per name: add this VM's
+                // change, so the gauge is the sum over the VMs. Recording the value would let the
+                // last VM to write win, and the accounting identity would miss the others' queues.
+                MetricType::Gauge => {
+                    let delta = i128::from(value) - i128::from(m.pushed);
+                    let delta =
+                        i64::try_from(delta).unwrap_or(if delta < 0 { i64::MIN } else { i64::MAX });
+                    hostcalls::increment_metric(m.id, delta).is_ok()
+                }
                 _ => {
                     let delta = i64::try_from(value.saturating_sub(m.pushed)).unwrap_or(i64::MAX);
                     hostcalls::increment_metric(m.id, delta).is_ok()

@@ -106,8 +106,9 @@ impl RootContext for HoptraceRoot {
                 }
             }
         }
+        // The core's lines already start with `hoptrace: <kind>:`.
         for line in logs {
-            host::log(LogLevel::Warn, &format!("hoptrace: {line}"));
+            host::log(LogLevel::Warn, &line);
         }
         let values: Vec<(&'static str, bool, u64)> = metrics
             .iter()
