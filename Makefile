@@ -62,11 +62,25 @@ e2e: wasm envoy tools ## end-to-end tests in a real Envoy (and through the shim)
 test: lint unit size e2e ## everything CI runs: lint, unit, size, shim and Envoy end-to-end tests
 	$(PY) -m unittest discover -s bench
 
-FUZZ_SECONDS ?= 30
-fuzz: ## every cargo-fuzz target for FUZZ_SECONDS each (installs cargo-fuzz; not part of make test)
-	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-	@for t in $$(cargo fuzz list); do \
-		echo "== $$t"; RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+FUZZ_SECS    ?= 30
+FUZZ_TARGETS := traceparent tracestate baggage b3_jaeger ot config
+FUZZ_ROOT    ?= $(abspath target/cargo-fuzz)
+SOAK_ARGS    ?= --healthy-secs 20 --fault-secs 60
+
+soak: wasm envoy tools ## long form of the collector-fault tests (~12 min): bench/soak-results.md
+	cargo run -p hoptrace-e2e --bin soak -- $(SOAK_ARGS)
+
+fuzz: ## every parser and the config under cargo-fuzz, FUZZ_SECS (30) s each; fails on a crash
+	@command -v cargo-fuzz >/dev/null || test -x $(FUZZ_ROOT)/bin/cargo-fuzz || \
+		cargo install cargo-fuzz --locked --root $(FUZZ_ROOT)
+	@mkdir -p fuzz/target
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t; \
+		PATH="$(FUZZ_ROOT)/bin:$$PATH" RUSTC_BOOTSTRAP=1 cargo fuzz run $$t fuzz/corpus/$$t fuzz/regressions/$$t \
+			-- -max_total_time=$(FUZZ_SECS) -print_final_stats=1 > fuzz/target/$$t.log 2>&1; \
+		rc=$$?; \
+		echo "fuzz $$t: $$(grep -o 'stat::number_of_executed_units: [0-9]*' fuzz/target/$$t.log | grep -o '[0-9]*$$') executions in $(FUZZ_SECS) s, exit $$rc"; \
+		if [ $$rc -ne 0 ]; then tail -40 fuzz/target/$$t.log; echo "crash input: fuzz/artifacts/$$t/ (add it to fuzz/regressions/$$t/)"; exit 1; fi; \
 	done
 
 bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~10 min): bench/results.md + README table
