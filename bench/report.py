@@ -118,15 +118,19 @@ def targets(runs, summary, exports=None):
         spp = s["spans_per_post"]
         lines.append(("PASS" if spp >= SPANS_PER_POST_TARGET else "FAIL", f"{what}: {spp:.0f}"))
 
-    what = f"hoptrace100_503 req/s within {COLLECTOR_503_TOLERANCE:.0%} of hoptrace100 (same round)"
+    # The point of the target is that a failing collector must not slow requests down. Faster is
+    # not a failure: with the collector refusing, the queue stays full and new spans are dropped
+    # (counted) instead of being queued and framed into export bodies, so the proxy does less.
+    what = f"hoptrace100_503 req/s no more than {COLLECTOR_503_TOLERANCE:.0%} below hoptrace100 (same round)"
     healthy, down = _per_round(runs, "hoptrace100"), _per_round(runs, "hoptrace100_503")
     ratios = [down[r]["rps"] / healthy[r]["rps"] for r in down if r in healthy and healthy[r]["rps"]]
     if not ratios:
         lines.append(("n/a", f"{what}: needs both variants"))
     else:
         m = _median(ratios)
-        ok = abs(m - 1.0) <= COLLECTOR_503_TOLERANCE
-        lines.append(("PASS" if ok else "FAIL", f"{what}: {m:.3f}×"))
+        ok = m >= 1.0 - COLLECTOR_503_TOLERANCE
+        note = " (faster: a refusing collector leaves less export work)" if m > 1.0 + COLLECTOR_503_TOLERANCE else ""
+        lines.append(("PASS" if ok else "FAIL", f"{what}: {m:.3f}×{note}"))
     involved = [
         ("hoptrace100", "native100_upstream"),
         ("hoptrace1", "floor_rewrite"),
