@@ -60,7 +60,11 @@ struct Expect {
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -68,14 +72,23 @@ impl Case {
     fn from_json(row: &Value) -> Case {
         let name = row["name"].as_str().expect("a row has a name").to_owned();
         let field = |what: &str| format!("row {name:?}: {what}");
-        assert!(row["config"].is_object(), "{}", field("config is an object"));
+        assert!(
+            row["config"].is_object(),
+            "{}",
+            field("config is an object")
+        );
         let request = row["request"]
             .as_array()
             .unwrap_or_else(|| panic!("{}", field("request is an array")))
             .iter()
             .map(|line| {
                 let pair = strings(line);
-                assert_eq!(pair.len(), 2, "{}", field("a request line is [name, value]"));
+                assert_eq!(
+                    pair.len(),
+                    2,
+                    "{}",
+                    field("a request line is [name, value]")
+                );
                 (pair[0].clone(), pair[1].clone())
             })
             .collect();
@@ -83,7 +96,10 @@ impl Case {
         let trace_id = match e["trace_id"].as_str() {
             Some("new") => TraceIdRule::New,
             Some(id) if is_lower_hex(id, 32) => TraceIdRule::Kept(id.to_owned()),
-            other => panic!("{}: {other:?}", field("trace_id is \"new\" or 32 hex digits")),
+            other => panic!(
+                "{}: {other:?}",
+                field("trace_id is \"new\" or 32 hex digits")
+            ),
         };
         let flag = |k: &str| {
             e[k].as_bool()
@@ -143,14 +159,21 @@ impl Case {
                 Some(tp) => tp,
                 None => return Err(format!("invalid traceparent sent upstream: {one:?}")),
             },
-            more => return Err(format!("{} traceparent lines sent, want 1: {more:?}", more.len())),
+            more => {
+                return Err(format!(
+                    "{} traceparent lines sent, want 1: {more:?}",
+                    more.len()
+                ))
+            }
         };
         match &self.expect.trace_id {
             TraceIdRule::Kept(id) if tp.trace_id != *id => {
                 problems.push(format!("trace id {} sent, want {id} kept", tp.trace_id));
             }
             // A 64-bit B3 id left-padded would show up as its low half.
-            TraceIdRule::New if seen_in_request(&tp.trace_id) || seen_in_request(&tp.trace_id[16..]) => {
+            TraceIdRule::New
+                if seen_in_request(&tp.trace_id) || seen_in_request(&tp.trace_id[16..]) =>
+            {
                 problems.push(format!("trace id {} is not new", tp.trace_id));
             }
             _ => {}
@@ -189,13 +212,19 @@ impl Case {
         for name in &self.expect.unchanged {
             let (got, want) = (lines(name), incoming(name));
             if got != want {
-                problems.push(format!("{name} lines {got:?}, want them untouched: {want:?}"));
+                problems.push(format!(
+                    "{name} lines {got:?}, want them untouched: {want:?}"
+                ));
             }
         }
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(format!("sent traceparent {}: {}", tp_lines[0], problems.join("; ")))
+            Err(format!(
+                "sent traceparent {}: {}",
+                tp_lines[0],
+                problems.join("; ")
+            ))
         }
     }
 }
