@@ -65,7 +65,7 @@ fn an_hour_of_collector_outage_stays_bounded_then_recovers() {
         if host.elapsed() == Duration::from_secs(600) {
             memory_at_10_min = host.memory_bytes();
         }
-        if host.elapsed().as_millis() % 600_000 == 0 {
+        if host.elapsed().as_millis().is_multiple_of(600_000) {
             // New spans keep being dropped as queue_full, and counted, all hour long.
             assert!(a.queue_full > queue_full_before, "{step}: {a:?}");
             queue_full_before = a.queue_full;
