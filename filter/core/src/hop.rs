@@ -106,7 +106,9 @@ struct Incoming {
     trace_id: TraceId,
     parent_id: SpanId,
     flags: TraceFlags,
-    sampled: bool,
+    /// The sender's decision; `None` when it deferred it (B3 without a sampling state): this hop
+    /// then decides as for a root, on the incoming trace id.
+    sampled: Option<bool>,
     tracestate: Option<TraceState>,
     source: ContextSource,
 }
@@ -153,7 +155,7 @@ impl Tracer {
                 (
                     inc.trace_id,
                     Some(inc.parent_id),
-                    Some(inc.sampled),
+                    inc.sampled,
                     state,
                     inc.flags,
                     inc.source,
@@ -257,19 +259,18 @@ impl Tracer {
             trace_id: tp.trace_id,
             parent_id: tp.parent_id,
             flags: tp.flags,
-            sampled: tp.flags.sampled(),
+            sampled: Some(tp.flags.sampled()),
             tracestate,
             source: ContextSource::TraceContext,
         })
     }
 
     fn from_extracted(c: ExtractedContext, source: ContextSource) -> Incoming {
-        let sampled = c.sampled.unwrap_or(false);
         Incoming {
             trace_id: c.trace_id,
             parent_id: c.parent_id,
-            flags: c.flags.with_sampled(sampled),
-            sampled,
+            flags: c.flags,
+            sampled: c.sampled,
             tracestate: None,
             source,
         }
