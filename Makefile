@@ -60,6 +60,7 @@ e2e: wasm envoy tools ## end-to-end tests in a real Envoy (and through the shim)
 	HOPTRACE_REQUIRE_SKOPEO=1 cargo test -p hoptrace-e2e -p hoptrace-shim -- --test-threads=2
 
 test: lint unit size e2e ## everything CI runs: lint, unit, size, shim and Envoy end-to-end tests
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(PY) -m unittest discover -s bench
 
 FUZZ_SECS    ?= 30
