@@ -8,7 +8,7 @@ use crate::metrics::HostMetrics;
 use crate::shared::{Shared, VmState};
 use crate::stream::HoptraceStream;
 use hoptrace_core::config::parse_config;
-use hoptrace_core::export::{ExportOutcome, MetricKind};
+use hoptrace_core::export::ExportOutcome;
 use hoptrace_core::pipeline::Pipeline;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
@@ -85,36 +85,18 @@ impl RootContext for HoptraceRoot {
 
     fn on_tick(&mut self) {
         let now = host::now_ns();
-        let Some((requests, metrics, logs)) = self.with_state(|s| {
+        self.dispatch_due(now);
+        let Some((metrics, logs)) = self.with_state(|s| {
             s.tick_ns = now;
-            (
-                s.pipeline.poll(now),
-                s.pipeline.metric_values(),
-                s.pipeline.drain_logs(),
-            )
+            (s.pipeline.metric_values(), s.pipeline.drain_logs())
         }) else {
             return;
         };
-        for req in requests {
-            let timeout = Duration::from_millis(req.timeout_ms);
-            match host::dispatch(&self.cluster, &req.headers, &req.body, timeout) {
-                Some(token) => {
-                    self.in_flight.insert(token, req.id);
-                }
-                None => {
-                    self.with_state(|s| s.pipeline.on_response(req.id, ExportOutcome::Failed, now));
-                }
-            }
-        }
         // The core's lines already start with `hoptrace: <kind>:`.
         for line in logs {
             host::log(LogLevel::Warn, &line);
         }
-        let values: Vec<(&'static str, bool, u64)> = metrics
-            .iter()
-            .map(|(name, kind, v)| (*name, matches!(kind, MetricKind::Gauge), *v))
-            .collect();
-        self.metrics.push(&values);
+        self.metrics.push(&metrics);
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {

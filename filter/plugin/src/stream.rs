@@ -76,15 +76,13 @@ impl HttpContext for HoptraceStream {
             return Action::Continue;
         };
         rec.response.first_upstream_byte_unix_nano = Some(host::now_ns());
-        let wanted = self
-            .shared
-            .try_borrow()
-            .ok()
-            .and_then(|s| {
-                s.as_ref()
-                    .map(|s| s.pipeline.settings().attributes.response_headers.clone())
-            })
-            .unwrap_or_default();
+        let Ok(guard) = self.shared.try_borrow() else {
+            return Action::Continue;
+        };
+        let Some(state) = guard.as_ref() else {
+            return Action::Continue;
+        };
+        let wanted = &state.pipeline.settings().attributes.response_headers;
         if !wanted.is_empty() {
             let map = host::response_header_map();
             let lines = pairs::decode(&map);
@@ -93,7 +91,7 @@ impl HttpContext for HoptraceStream {
                 .map(|(k, v)| (*k, String::from_utf8_lossy(v).into_owned()))
                 .collect();
             rec.response.captured_headers =
-                capture_headers(&wanted, text.iter().map(|(k, v)| (*k, v.as_str())));
+                capture_headers(wanted, text.iter().map(|(k, v)| (*k, v.as_str())));
         }
         Action::Continue
     }
