@@ -301,3 +301,20 @@ def rewrite_readme(path, section):
     new = pattern.sub(lambda _: f"{README_START}\n{section}\n{README_END}", text, count=1)
     path.write_text(new)
     return True
+
+
+def probe_table(runs, n):
+    """Markdown: what one host call of each kind costs, from a `--probe N` run. Per round, a probe
+    variant's CPU per request minus the no-call probe's, divided by N; then the median."""
+    noop = _per_round(runs, "probe_noop")
+    names = sorted({r["variant"] for r in runs if r["variant"].startswith("probe_")} - {"probe_noop"})
+    lines = [f"## Host call prices in this Envoy ({n} calls per request per kind)", "",
+             "| call | µs per call (median) | range over rounds |", "|---|---:|---|"]
+    for name in names:
+        mine = _per_round(runs, name)
+        per_call = [(mine[r]["cpu_us"] - noop[r]["cpu_us"]) / n for r in sorted(mine) if r in noop]
+        if per_call:
+            low, high = _range(per_call)
+            lines.append(f"| {name.removeprefix('probe_')} | {_median(per_call):.2f} | "
+                         f"{low:.2f}…{high:.2f} |")
+    return "\n".join(lines)

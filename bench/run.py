@@ -39,7 +39,7 @@ import check  # noqa: E402
 import report  # noqa: E402
 import wrk  # noqa: E402
 from procs import Processes, cpu_seconds, free_port, http_get, run_pinned  # noqa: E402
-from variants import BY_NAME, VARIANTS  # noqa: E402
+from variants import BY_NAME, VARIANTS, candidate_variants, probe_variants  # noqa: E402
 import envoy_configs  # noqa: E402
 
 EXTRAS = [("Host calls per request (hoptrace-shim)", BENCH / "shim-hostcalls.txt"),
@@ -51,6 +51,15 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--variants", help="comma-separated subset (baseline is always added); "
                    f"known: {','.join(v.name for v in VARIANTS)}")
+    p.add_argument("--candidate", action="append", default=[], metavar="LABEL=WASM",
+                   help="also run hoptrace100 and hoptrace1 from another .wasm build, as variants "
+                   "hoptrace100@LABEL and hoptrace1@LABEL (repeatable)")
+    p.add_argument("--probe", type=int, metavar="N",
+                   help="price each kind of host call instead: run the probe filter making N calls "
+                   "per request, per kind (results under bench/.run/ unless --out)")
+    p.add_argument("--paired", action="store_true",
+                   help="load all variants at the same time in each round (for A/B comparisons of "
+                   "CPU per request on a noisy machine; req/s and latency then mean little)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2, help="seconds of load before each measurement")
     p.add_argument("--duration", type=int, default=8, help="measured seconds per run")
@@ -193,6 +202,43 @@ class Bench:
         argv = wrk.argv(self.wrk, f"http://127.0.0.1:{port}/", self.args.connections, seconds)
         return wrk.parse(run_pinned(argv, self.args.load_core, timeout=seconds + 60))
 
+    def measure_together(self, variants, rnd):
+        """`--paired`: load every variant at once, so whatever else the machine does in those
+        seconds lands on all of them alike; CPU per request stays each proxy's own."""
+        def load_all(seconds):
+            procs = {
+                v.name: subprocess.Popen(
+                    ["taskset", "-c", str(self.args.load_core),
+                     *wrk.argv(self.wrk, f"http://127.0.0.1:{self.proxies[v.name][0]}/",
+                               self.args.connections, seconds)],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for v in variants
+            }
+            return {name: wrk.parse(p.communicate(timeout=seconds + 60)[0]) for name, p in procs.items()}
+
+        load_all(self.args.warmup)
+        time.sleep(self.args.settle)
+        before = {v.name: self.sink_stats(v.name) for v in variants}
+        cpu0 = {v.name: cpu_seconds(self.procs.pid(v.name)) for v in variants}
+        results = load_all(self.args.duration)
+        cpu1 = {v.name: cpu_seconds(self.procs.pid(v.name)) for v in variants}
+        time.sleep(self.args.settle)
+        runs = []
+        for slot, v in enumerate(variants):
+            after = self.sink_stats(v.name)
+            sink = {k: after[k] - before[v.name][k]
+                    for k in ("posts", "spans", "wire_bytes", "decoded_bytes", "errors")}
+            sink["kinds"] = {k: n - before[v.name]["kinds"].get(k, 0) for k, n in after["kinds"].items()
+                             if n - before[v.name]["kinds"].get(k, 0)}
+            result, cpu = results[v.name], cpu1[v.name] - cpu0[v.name]
+            run = {"round": rnd, "slot": slot, "variant": v.name, **result, "cpu_s": cpu,
+                   "cpu_us": cpu / result["requests"] * 1e6 if result["requests"] else 0.0,
+                   "sink": sink}
+            print(f"bench: round {rnd} {v.name:<19} {run['cpu_us']:6.1f} µs/req  "
+                  f"{sink['spans']} spans in {sink['posts']} POSTs (all variants loaded together)")
+            runs.append(run)
+        return runs
+
     def measure(self, v, rnd, slot):
         port, _ = self.proxies[v.name]
         pid = self.procs.pid(v.name)
@@ -233,13 +279,28 @@ def budget_text(n, args):
 def main():
     args = parse_args()
     check_schema()
+    for spec in args.candidate:
+        label, sep, path = spec.partition("=")
+        if not sep or not label or not Path(path).is_file():
+            raise SystemExit(f"bench: --candidate {spec!r}: want LABEL=PATH to an existing .wasm")
+        for v in candidate_variants(label, path):
+            VARIANTS.append(v)
+            BY_NAME[v.name] = v
     names = [v.name for v in VARIANTS]
-    if args.variants:
+    if args.probe:
+        only = None
+        if args.variants:
+            only = {f"probe_{n.strip().removeprefix('probe_')}" for n in args.variants.split(",")}
+        probes = probe_variants(args.probe, only)
+        VARIANTS[:] = [BY_NAME["baseline"], *probes]
+        BY_NAME.update({v.name: v for v in probes})
+        names = [v.name for v in VARIANTS]
+    elif args.variants:
         wanted = [n.strip() for n in args.variants.split(",") if n.strip()]
         unknown = [n for n in wanted if n not in BY_NAME]
         if unknown:
             raise SystemExit(f"bench: unknown variant(s) {unknown}; known: {names}")
-        names = [n for n in names if n in wanted or n == "baseline"]
+        names = [n for n in names if n in wanted or n == "baseline" or "@" in n]
     if (os.cpu_count() or 1) <= max(args.proxy_core, args.load_core):
         raise SystemExit(f"bench: needs cores {args.proxy_core} and {args.load_core}; this machine has "
                          f"{os.cpu_count()}")
@@ -248,8 +309,9 @@ def main():
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = BENCH / ".run" / stamp
     run_dir.mkdir(parents=True, exist_ok=True)
-    out = Path(args.out) if args.out else (run_dir / "results.md" if args.quick else BENCH / "results.md")
-    readme = Path(args.readme) if args.readme else (None if args.quick else REPO / "README.md")
+    scratch = args.quick or args.probe or args.paired
+    out = Path(args.out) if args.out else (run_dir / "results.md" if scratch else BENCH / "results.md")
+    readme = Path(args.readme) if args.readme else (None if scratch else REPO / "README.md")
     budget, planned = budget_text(len(names), args)
     print(f"bench: {len(names)} variants; budget {budget}; logs in {run_dir}")
 
@@ -275,7 +337,9 @@ def main():
         if "baseline" not in bench.proxies:
             raise SystemExit("bench: the baseline did not start; nothing to compare against")
         live = [n for n in names if n in bench.proxies]
-        for rnd in range(args.rounds):
+        for rnd in range(args.rounds if args.paired else 0):
+            runs += bench.measure_together([BY_NAME[n] for n in live], rnd)
+        for rnd in range(0 if args.paired else args.rounds):
             k = rnd % len(live)
             for slot, n in enumerate(live[k:] + live[:k]):
                 try:
@@ -318,7 +382,12 @@ def main():
     summary = report.summarize(runs, names)
     verdicts = report.targets(runs, summary, meta["exports"])
     extras = [(title, path) for title, path in EXTRAS if path.is_file()]
-    out.write_text(report.results_md(meta, runs, summary, verdicts, bench.skipped, bench.checks, extras))
+    text = report.results_md(meta, runs, summary, verdicts, bench.skipped, bench.checks, extras)
+    if args.probe:
+        table = report.probe_table(runs, args.probe)
+        print(table)
+        text += "\n" + table + "\n"
+    out.write_text(text)
     print(f"bench: wrote {out} ({elapsed:.0f} s; planned ≈ {planned:.0f} s of load)")
     for verdict, text in verdicts:
         print(f"bench: {verdict:<4} {text}")

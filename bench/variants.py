@@ -44,7 +44,9 @@ class Variant:
             sampling, spawn = self.native
             tracing = cfg.native_tracing(sampling, spawn, collector_port)
         if self.wasm:
-            configuration = json.dumps(self.plugin_config) if self.plugin_config else ""
+            configuration = self.plugin_config or ""
+            if not isinstance(configuration, str):
+                configuration = json.dumps(configuration)
             filters.append(
                 cfg.wasm_filter(self.name, self.root_id, self.wasm_path(wasm_dir), configuration)
             )
@@ -115,3 +117,80 @@ VARIANTS = [
 ]
 
 BY_NAME = {v.name: v for v in VARIANTS}
+
+
+def candidate_variants(label, wasm_path):
+    """hoptrace100 and hoptrace1 again, run from another build of the module (`--candidate`), so an
+    optimisation is judged against the current build inside the same interleaved rounds."""
+    path = str(Path(wasm_path).resolve())
+    return [
+        Variant(f"{base.name}@{label}", f"{base.what}, candidate build `{label}`", base.propagation,
+                wasm=(path,), exports=base.exports, plugin_config=base.plugin_config,
+                root_id=base.root_id)
+        for base in (BY_NAME["hoptrace100"], BY_NAME["hoptrace1"])
+    ]
+
+
+PROBE_OPS = ("clock", "property", "header_absent", "header_present", "header_pairs", "header_set")
+
+
+def _cel_fields(*fields):
+    return " + '\\x1f' + ".join(fields)
+
+
+STREAM_END_LIST = (
+    "has(request.protocol) ? request.protocol : ''",
+    "has(source.address) ? source.address : ''",
+    "has(response.code) ? response.code : 0",
+    "has(response.flags) ? response.flags : 0",
+    "has(response.code_details) ? response.code_details : ''",
+    "has(xds.cluster_name) ? xds.cluster_name : ''",
+    "has(upstream.address) ? upstream.address : ''",
+    "has(xds.route_name) ? xds.route_name : ''",
+    "has(xds.listener_direction) ? xds.listener_direction : 0",
+)
+
+# CEL expressions the probe prices (`expr_evaluate`), by name.
+PROBE_CEL = {
+    # One attribute: the foreign call's own cost against a property read of the same value.
+    "cel_one": "request.protocol",
+    # One timestamp printed as text (what a start time read through CEL costs).
+    "cel_time": "string(request.time)",
+    # hoptrace's stream-end expression (span.stream_end in hoptrace-core).
+    "cel_stream_end": _cel_fields(
+        "string(request.time)",
+        "(has(request.duration) ? string(request.time + request.duration) : '')",
+        "(has(request.protocol) ? request.protocol : '')",
+        "(has(source.address) ? source.address : '')",
+        "(has(response.code) ? string(response.code) : '')",
+        "(has(response.flags) ? string(response.flags) : '')",
+        "(has(response.code_details) ? response.code_details : '')",
+        "(has(xds.cluster_name) ? xds.cluster_name : '')",
+        "(has(upstream.address) ? upstream.address : '')",
+        "(has(xds.route_name) ? xds.route_name : '')",
+        "(has(xds.listener_direction) ? string(xds.listener_direction) : '')"),
+    # The same facts without the times (taken from the module's clock instead).
+    "cel_lean": _cel_fields(
+        "request.protocol", "source.address",
+        "(has(response.code) ? string(response.code) : '')", "string(response.flags)",
+        "(has(xds.cluster_name) ? xds.cluster_name : '')",
+        "(has(upstream.address) ? upstream.address : '')", "xds.route_name"),
+    # The stream-end facts as a CEL list (Envoy serializes it as a protobuf ListValue), without and
+    # with the start time.
+    "cel_list": "[" + ", ".join(STREAM_END_LIST) + "]",
+    "cel_list_time": "[request.time, " + ", ".join(STREAM_END_LIST) + "]",
+}
+
+
+def probe_variants(n, only=None):
+    """The host-call probe (`filter/probe`): a variant making no call, then one per kind of call,
+    each made `n` times per request (`--probe N`)."""
+    wasm = ("host-call-probe.wasm", "host_call_probe.wasm")
+    out = [Variant("probe_noop", "probe filter making no host call", "passthrough", wasm=wasm,
+                   plugin_config="noop 0", root_id="probe")]
+    out += [Variant(f"probe_{op}", f"probe filter: {n} × {op} per request", "passthrough", wasm=wasm,
+                    plugin_config=f"{op} {n}", root_id="probe") for op in PROBE_OPS]
+    out += [Variant(f"probe_{name}", f"probe filter: {n} × expr_evaluate({expr})", "passthrough",
+                    wasm=wasm, plugin_config=f"cel {n} {expr}", root_id="probe")
+            for name, expr in PROBE_CEL.items()]
+    return [v for v in out if only is None or v.name == "probe_noop" or v.name in only]

@@ -1,6 +1,7 @@
 //! OTLP encoding: each finished span is encoded once (protobuf or JSON), and a batch is framed around
 //! the stored bytes, so nothing is re-encoded at export time and the queue's byte bound is exact.
 
+pub mod direct;
 pub mod gzip;
 pub mod json;
 pub mod proto;
@@ -30,10 +31,10 @@ pub fn content_type(encoding: Encoding) -> &'static str {
 }
 
 /// One span in the configured encoding (the bytes the export queue stores). Takes the record by
-/// value: it is done once the span is encoded, and protobuf encoding then moves its strings.
+/// value: it is done once the span is encoded.
 pub fn encode_span_for(encoding: Encoding, span: SpanRecord) -> Vec<u8> {
     match encoding {
-        Encoding::Protobuf => proto::encode_span_owned(span),
+        Encoding::Protobuf => direct::encode_span(&span),
         Encoding::Json => json::encode_span_json(&span).into_bytes(),
     }
 }

@@ -30,12 +30,12 @@ impl TraceParent {
     pub fn to_header(&self) -> String {
         let mut s = String::with_capacity(V00_LEN);
         s.push_str("00-");
-        s.push_str(&self.trace_id.to_hex());
+        crate::ids::push_lower_hex(&mut s, &self.trace_id.0);
         s.push('-');
-        s.push_str(&self.parent_id.to_hex());
+        crate::ids::push_lower_hex(&mut s, &self.parent_id.0);
         s.push('-');
         let known = self.flags.0 & (TraceFlags::SAMPLED | TraceFlags::RANDOM);
-        s.push_str(&crate::ids::encode_lower_hex(&[known]));
+        crate::ids::push_lower_hex(&mut s, &[known]);
         s
     }
 }
