@@ -6,7 +6,10 @@ from pathlib import Path
 
 import envoy_configs as cfg
 
-HOPTRACE_COMMON = {"collector": {"cluster": "otlp_collector"}, "batch": {"schedule_delay_ms": 1000}}
+# A gateway listener, configured as envoy/gateway.yaml is: SERVER + CLIENT spans, named explicitly so
+# no request pays for reading the listener direction.
+HOPTRACE_COMMON = {"collector": {"cluster": "otlp_collector"}, "batch": {"schedule_delay_ms": 1000},
+                   "span_kind": "server_and_client"}
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
 //! `on_tick` and [`Pipeline::on_response`] when a callout answers. Everything is driven by clock
 //! readings passed in, so the whole life of a span is testable natively.
 
-use crate::config::Settings;
+use crate::config::{Settings, SpanKindSetting};
 use crate::export::{DropReason, ExportOutcome, ExportRequest, Exporter, MetricKind};
 use crate::hop::{Hop, HopContext, Tracer};
 use crate::ids::IdGenerator;
@@ -65,6 +65,12 @@ impl Pipeline {
         self.tracer.start(headers, now_ns)
     }
 
+    /// Whether [`Pipeline::finish`] needs the listener direction: only `span_kind: auto` looks at it,
+    /// so an explicit span kind saves the host a property read per sampled request.
+    pub fn needs_listener_direction(&self) -> bool {
+        self.tracer.settings().span_kind == SpanKindSetting::Auto
+    }
+
     /// Build, encode once and enqueue the spans of a finished hop. Called for sampled hops; a later
     /// "keep errors" rule can call it for unsampled ones too, since nothing here depends on the flag.
     pub fn finish(
@@ -105,5 +111,24 @@ impl Pipeline {
     /// Rate-limited log lines waiting to be written.
     pub fn drain_logs(&mut self) -> Vec<String> {
         self.exporter.drain_logs()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_config;
+
+    fn pipeline(config: &str) -> Pipeline {
+        Pipeline::new(parse_config(config.as_bytes()).unwrap(), &[], [1; 32])
+    }
+
+    #[test]
+    fn only_auto_span_kind_asks_for_the_listener_direction() {
+        assert!(pipeline("{}").needs_listener_direction());
+        for kind in ["server", "client", "server_and_client"] {
+            let p = pipeline(&format!(r#"{{"span_kind":"{kind}"}}"#));
+            assert!(!p.needs_listener_direction(), "{kind}");
+        }
     }
 }

@@ -41,6 +41,14 @@ fn header_map(map: MapType) -> Vec<u8> {
     }
 }
 
+/// The first line of one request header, or `None` when it is absent. An absent header costs the
+/// host no call back into the module, unlike any answer with data.
+pub fn request_header(name: &str) -> Option<Vec<u8>> {
+    hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
+        .ok()
+        .flatten()
+}
+
 /// Replace every line of a request header with one value.
 pub fn set_request_header(name: &str, value: &str) {
     let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));

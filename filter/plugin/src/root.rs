@@ -10,6 +10,7 @@ use crate::stream::HoptraceStream;
 use hoptrace_core::config::parse_config;
 use hoptrace_core::export::ExportOutcome;
 use hoptrace_core::pipeline::Pipeline;
+use hoptrace_core::propagation::HeaderReadPlan;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 use std::collections::BTreeMap;
@@ -72,11 +73,13 @@ impl RootContext for HoptraceRoot {
             }
         };
         self.cluster = settings.collector.cluster.clone();
+        let read_plan = HeaderReadPlan::new(&settings);
         let pipeline = Pipeline::new(settings, &facts::node_metadata(), seed());
         if let Ok(mut s) = self.shared.try_borrow_mut() {
             *s = Some(VmState {
                 pipeline,
                 tick_ns: host::now_ns(),
+                read_plan,
             });
         }
         host::set_tick_period(TICK);

@@ -4,6 +4,7 @@
 //! borrows use `try_borrow_mut` so a logic slip degrades tracing instead of trapping the VM.
 
 use hoptrace_core::pipeline::Pipeline;
+use hoptrace_core::propagation::HeaderReadPlan;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -14,6 +15,8 @@ pub struct VmState {
     /// The host clock at the last tick: a free, 100 ms-grained clock for the rate-limited sampler,
     /// so an unsampled request makes no clock host call.
     pub tick_ns: u64,
+    /// Whether to look up the context headers before reading the whole request header map.
+    pub read_plan: HeaderReadPlan,
 }
 
 /// Shared handle; `None` until `on_configure` succeeds.

@@ -7,7 +7,7 @@ use crate::pairs;
 use crate::shared::Shared;
 use hoptrace_core::hop::HopContext;
 use hoptrace_core::propagation::HeaderLines;
-use hoptrace_core::span::{capture_headers, RequestFacts, ResponseFacts};
+use hoptrace_core::span::{capture_headers, ListenerDirection, RequestFacts, ResponseFacts};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
@@ -44,19 +44,35 @@ impl HttpContext for HoptraceStream {
         let Some(state) = guard.as_mut() else {
             return Action::Continue;
         };
-        let map = host::request_header_map();
-        let lines = pairs::decode(&map);
-        let headers = HeaderLines::new(&lines);
-        let hop = state.pipeline.start(&headers, state.tick_ns);
-        for (name, value) in &hop.edits.set {
-            host::set_request_header(name, value);
+        // Every context line is needed, but when lookups find no context the map can wait until
+        // a sampled request needs its other headers (see `HeaderReadPlan`).
+        let lookup = state.read_plan.lookup_first();
+        let map = if lookup {
+            let traceparent = host::request_header("traceparent").is_some();
+            state.read_plan.observe(traceparent);
+            // A tracestate without a traceparent must be removed: the map says how many lines.
+            let needed = traceparent || host::request_header("tracestate").is_some();
+            needed.then(host::request_header_map)
+        } else {
+            Some(host::request_header_map())
+        };
+        let decided_on = map.as_deref().map(pairs::decode).unwrap_or_default();
+        if !lookup {
+            let traceparent = decided_on.iter().any(|(name, _)| *name == "traceparent");
+            state.read_plan.observe(traceparent);
         }
-        for name in &hop.edits.remove {
-            host::remove_request_header(name);
-        }
+        let hop = state
+            .pipeline
+            .start(&HeaderLines::new(&decided_on), state.tick_ns);
         if hop.context.sampled() {
+            // Read before the edits below, so the span sees the request as it arrived.
+            let late_map = map.is_none().then(host::request_header_map);
+            let lines = match &late_map {
+                Some(m) => pairs::decode(m),
+                None => decided_on,
+            };
             let wanted = &state.pipeline.settings().attributes.request_headers;
-            let request = RequestFacts::from_headers(&headers, wanted);
+            let request = RequestFacts::from_headers(&HeaderLines::new(&lines), wanted);
             // This filter sits just before the router: now is when the upstream call begins.
             let response = ResponseFacts {
                 upstream_start_unix_nano: Some(host::now_ns()),
@@ -67,6 +83,12 @@ impl HttpContext for HoptraceStream {
                 request,
                 response,
             }));
+        }
+        for (name, value) in &hop.edits.set {
+            host::set_request_header(name, value);
+        }
+        for name in &hop.edits.remove {
+            host::remove_request_header(name);
         }
         Action::Continue
     }
@@ -104,11 +126,15 @@ impl HttpContext for HoptraceStream {
         rec.response.end_unix_nano = now;
         facts::complete_request(&mut rec.request);
         facts::response(&mut rec.response);
-        let direction = facts::direction();
         let Ok(mut guard) = self.shared.try_borrow_mut() else {
             return;
         };
         if let Some(state) = guard.as_mut() {
+            let direction = if state.pipeline.needs_listener_direction() {
+                facts::direction()
+            } else {
+                ListenerDirection::Unspecified
+            };
             state
                 .pipeline
                 .finish(&rec.hop, direction, &rec.request, &rec.response, now);

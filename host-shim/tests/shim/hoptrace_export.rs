@@ -372,10 +372,14 @@ fn cost(
 #[test]
 fn host_calls_per_unsampled_and_sampled_request() {
     let mut host = load("{}");
-    // Warm up: first-use work (metric definitions on the first tick) is not per request.
+    // Warm up: first-use work (metric definitions on the first tick) is not per request. Traffic
+    // that carries a context makes the filter read the whole map first (`HeaderReadPlan`).
     tick(&mut host, "warm-up");
-    let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
     let sampled = incoming();
+    for _ in 0..64 {
+        cost(&mut host, &[("traceparent", &sampled)], 200);
+    }
+    let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
     #[rustfmt::skip]
     let rows = [
         ("unsampled (parent says no)", cost(&mut host, &[("traceparent", unsampled)], 200)),
@@ -418,6 +422,56 @@ fn host_calls_per_unsampled_and_sampled_request() {
     assert_eq!(calls(2, "proxy_get_property"), 10);
     assert_eq!(total(3), SAMPLED_HOST_CALLS + 1, "{:?}", rows[3].1 .1);
     assert_eq!(calls(3, "proxy_replace_header_map_value"), 2);
+}
+
+#[test]
+fn requests_without_a_context_are_decided_on_two_empty_lookups() {
+    let mut host = load(r#"{"sampler":"always_off"}"#);
+    tick(&mut host, "warm-up");
+    // Edge traffic: no context, so the filter looks up traceparent and tracestate, finds neither,
+    // and never asks for the map (an answer with data costs the host a call into the module).
+    let (report, by_function) = cost(&mut host, &[], 200);
+    assert_eq!(report.total_host_calls(), 3, "{by_function:?}");
+    assert_eq!(by_function.get("proxy_get_header_map_value"), Some(&2));
+    assert_eq!(by_function.get("proxy_get_header_map_pairs"), None);
+    // A stray tracestate still costs the map, so it can be removed.
+    let (_, by_function) = cost(&mut host, &[("tracestate", "a=b")], 200);
+    assert_eq!(by_function.get("proxy_get_header_map_pairs"), Some(&1));
+    assert_eq!(by_function.get("proxy_remove_header_map_value"), Some(&1));
+    // A context found by the lookup is read with the whole map: one lookup wasted, until such
+    // requests are the majority and the map comes first.
+    let tp = incoming();
+    let (report, by_function) = cost(&mut host, &[("traceparent", &tp)], 200);
+    assert_eq!(report.total_host_calls(), 3, "{by_function:?}");
+    assert_eq!(by_function.get("proxy_get_header_map_value"), Some(&1));
+    assert_eq!(by_function.get("proxy_get_header_map_pairs"), Some(&1));
+    // A sampled root reads the map after deciding, before its edits.
+    let mut host = load("{}");
+    tick(&mut host, "warm-up");
+    let (report, by_function) = cost(&mut host, &[], 200);
+    assert_eq!(by_function.get("proxy_get_header_map_value"), Some(&2));
+    assert_eq!(by_function.get("proxy_get_header_map_pairs"), Some(&1));
+    assert_eq!(
+        report.total_host_calls(),
+        SAMPLED_HOST_CALLS + 3,
+        "{by_function:?}"
+    );
+}
+
+#[test]
+fn an_explicit_span_kind_saves_the_listener_direction_read() {
+    let mut host = load(r#"{"span_kind":"server_and_client"}"#);
+    tick(&mut host, "warm-up");
+    for _ in 0..64 {
+        cost(&mut host, &[("traceparent", &incoming())], 200);
+    }
+    let (report, by_function) = cost(&mut host, &[("traceparent", &incoming())], 200);
+    assert_eq!(
+        report.total_host_calls(),
+        SAMPLED_HOST_CALLS - 1,
+        "{by_function:?}"
+    );
+    assert_eq!(by_function.get("proxy_get_property").copied(), Some(8));
 }
 
 /// Host calls of an unsampled request.

@@ -13,6 +13,7 @@ pub mod headers;
 pub mod jaeger;
 mod lenient_hex;
 pub mod ot;
+pub mod read_plan;
 pub mod traceparent;
 pub mod tracestate;
 
@@ -26,5 +27,6 @@ pub use error::ParseError;
 pub use headers::HeaderLines;
 pub use jaeger::{extract_jaeger, parse_uber_trace_id, uber_trace_id_header};
 pub use ot::{threshold_from_hex, threshold_to_hex, OtState, OT_KEY};
+pub use read_plan::HeaderReadPlan;
 pub use traceparent::{parse_traceparent, TraceParent};
 pub use tracestate::{parse_tracestate, TraceState};

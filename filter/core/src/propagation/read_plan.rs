@@ -1,0 +1,119 @@
+//! Which request headers to ask the host for first.
+//!
+//! The decision needs every `traceparent` and `tracestate` line, so the filter reads the whole
+//! header map. In V8 a host call that hands data back costs far more than one that does not (the host
+//! calls into the module's allocator), and the map is the largest answer of all. When a request
+//! carries no trace context, two lookups that come back empty settle the decision just as well:
+//! nothing to extract, no stale `tracestate` to remove. Only W3C extraction allows that shortcut (B3
+//! and Jaeger have their own headers).
+//!
+//! Which order is cheaper depends on the traffic: at an edge most requests carry no context, inside a
+//! mesh almost all do, and then the lookup is wasted. [`HeaderReadPlan`] keeps a moving estimate of
+//! the share of requests with a `traceparent` and asks for the map first once that share passes one
+//! half. The decision is the same either way; only its cost changes.
+
+use crate::config::{Propagator, Settings};
+
+/// Fixed-point scale of the moving estimate (1.0).
+const ONE: u32 = 1 << 10;
+/// Weight of the newest request: about the last 32 requests count.
+const SHIFT: u32 = 5;
+
+/// The per-VM choice between "look up the context headers first" and "read the whole map".
+#[derive(Debug, Clone)]
+pub struct HeaderReadPlan {
+    /// Whether the configured extract formats allow the lookup shortcut at all.
+    lookup_allowed: bool,
+    /// Moving share of requests that carried a `traceparent`, scaled by [`ONE`].
+    with_context: u32,
+}
+
+impl HeaderReadPlan {
+    /// The plan for `settings`: lookups first until traffic shows contexts are the rule.
+    pub fn new(settings: &Settings) -> Self {
+        let lookup_allowed = settings
+            .propagation
+            .extract
+            .iter()
+            .all(|p| matches!(p, Propagator::TraceContext | Propagator::Baggage));
+        HeaderReadPlan {
+            lookup_allowed,
+            with_context: 0,
+        }
+    }
+
+    /// Look up `traceparent` (and `tracestate`) before deciding whether the whole map is needed.
+    pub fn lookup_first(&self) -> bool {
+        self.lookup_allowed && self.with_context < ONE / 2
+    }
+
+    /// Record whether a request carried a `traceparent`.
+    pub fn observe(&mut self, traceparent_present: bool) {
+        let decayed = self.with_context - (self.with_context >> SHIFT);
+        let added = if traceparent_present { ONE >> SHIFT } else { 0 };
+        self.with_context = (decayed + added).min(ONE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_config;
+
+    fn plan(config: &str) -> HeaderReadPlan {
+        HeaderReadPlan::new(&parse_config(config.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn lookups_first_until_most_requests_carry_a_context_and_back_again() {
+        let mut p = plan("{}");
+        assert!(p.lookup_first());
+        for _ in 0..200 {
+            p.observe(false);
+        }
+        assert!(p.lookup_first());
+        let mut flipped_after = None;
+        for i in 1..=200 {
+            p.observe(true);
+            if !p.lookup_first() {
+                flipped_after = Some(i);
+                break;
+            }
+        }
+        let n = flipped_after.expect("a mesh's traffic switches to the map first");
+        assert!((10..=40).contains(&n), "switched after {n} requests");
+        for _ in 0..200 {
+            p.observe(true);
+        }
+        assert!(!p.lookup_first());
+        for _ in 0..200 {
+            p.observe(false);
+        }
+        assert!(p.lookup_first(), "back at the edge");
+    }
+
+    #[test]
+    fn mixed_traffic_settles_by_its_majority() {
+        let mut mostly_context = plan("{}");
+        let mut mostly_none = plan("{}");
+        for i in 0..1000 {
+            mostly_context.observe(i % 4 != 0);
+            mostly_none.observe(i % 4 == 0);
+        }
+        assert!(!mostly_context.lookup_first());
+        assert!(mostly_none.lookup_first());
+    }
+
+    #[test]
+    fn b3_or_jaeger_extraction_always_reads_the_map() {
+        for extract in [
+            r#"["b3"]"#,
+            r#"["tracecontext","b3multi"]"#,
+            r#"["jaeger"]"#,
+        ] {
+            let p = plan(&format!(r#"{{"propagation":{{"extract":{extract}}}}}"#));
+            assert!(!p.lookup_first(), "{extract}");
+        }
+        assert!(plan(r#"{"propagation":{"extract":["tracecontext","baggage"]}}"#).lookup_first());
+    }
+}
