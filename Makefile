@@ -84,13 +84,16 @@ fuzz: ## every parser and the config under cargo-fuzz, FUZZ_SECS (30) s each; fa
 		if [ $$rc -ne 0 ]; then tail -40 fuzz/target/$$t.log; echo "crash input: fuzz/artifacts/$$t/ (add it to fuzz/regressions/$$t/)"; exit 1; fi; \
 	done
 
-bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~10 min): bench/results.md + README table
+bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~13 min): bench/results.md + README table
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	cargo bench -p hoptrace-core --bench hop -- --warm-up-time 1 --measurement-time 3 2>/dev/null \
 		| grep -E '^(decide|record)|time:' > bench/criterion.txt
 	@# Host calls per request through the shim (a dev build: the counts are exact, its timings are not used).
 	cargo build -q -p hoptrace-shim
 	./target/debug/hoptrace-shim bench --wasm $(WASM) -n 2000 > bench/shim-hostcalls.txt
+	@# What each kind of host call costs in this Envoy (~1.5 min): the profile behind bench/notes.md.
+	$(PY) bench/run.py --probe 20 --rounds 2 --warmup 1 --duration 3 --out bench/hostcall-prices.md \
+		--variants clock,property,header_absent,header_present,header_pairs,header_set,cel_one,cel_list
 	$(PY) bench/run.py
 
 bench-quick: wasm envoy ## a 1-round smoke run of the benchmark (results under bench/.run/, README untouched)

@@ -207,6 +207,17 @@ def raw_table(runs):
     return "\n".join(rows)
 
 
+def _embedded(path):
+    """A Markdown file's body under this page's heading (its own title dropped, sections demoted);
+    anything else verbatim."""
+    if Path(path).suffix != ".md":
+        return _verbatim(path)
+    lines = Path(path).read_text(errors="replace").rstrip("\n").splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    return "\n".join("#" + line if line.startswith("#") else line for line in lines).strip("\n")
+
+
 def _verbatim(path):
     text = Path(path).read_text(errors="replace").rstrip("\n")
     fence = "````" if "```" in text else "```"
@@ -263,7 +274,7 @@ def results_md(meta, runs, summary, verdicts, skipped, checks, extras):
         out += [f"- `{name}`: " + "; ".join(lines)]
     out += [""]
     for title, path in extras:
-        out += [f"## {title} (`{path.name}`)", "", _verbatim(path), ""]
+        out += [f"## {title} (`{path.name}`)", "", _embedded(path), ""]
     out += ["## Raw per-round numbers", "", raw_table(runs), ""]
     return "\n".join(out)
 
@@ -318,3 +329,28 @@ def probe_table(runs, n):
             lines.append(f"| {name.removeprefix('probe_')} | {_median(per_call):.2f} | "
                          f"{low:.2f}…{high:.2f} |")
     return "\n".join(lines)
+
+
+def probe_md(meta, runs, n):
+    """The whole host-call price page (`run.py --probe N --out …`)."""
+    out = [
+        "# Host call prices in Envoy's V8",
+        "",
+        f"Written by `bench/run.py`, not by hand. Command: `{meta['command']}`  ",
+        f"Date: {meta['date']}  ",
+        f"Envoy: {meta['envoy_version']}  ",
+        f"Machine: {meta['nproc']} CPUs ({meta['cpu_model']}), Linux {meta['kernel']}; {meta['load']}",
+        "",
+        f"The probe filter (`filter/probe`) makes one kind of host call {n} times per request in "
+        "`on_http_request_headers`; each kind is its own Envoy, run like the main benchmark "
+        f"(`{meta['wrk_cmd']}`, {meta['rounds']} interleaved rounds). A call's price is the proxy's "
+        f"CPU per request minus that of the probe making no call, in the same round, divided by {n}.",
+        "",
+        probe_table(runs, n).split("\n", 2)[2],
+        "",
+        "| round | variant | requests | CPU µs/req |",
+        "|---:|---|---:|---:|",
+    ]
+    for r in runs:
+        out.append(f"| {r['round']} | {r['variant']} | {r['requests']} | {r['cpu_us']:.1f} |")
+    return "\n".join(out) + "\n"

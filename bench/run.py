@@ -42,7 +42,8 @@ from procs import Processes, cpu_seconds, free_port, http_get, run_pinned  # noq
 from variants import BY_NAME, VARIANTS, candidate_variants, probe_variants  # noqa: E402
 import envoy_configs  # noqa: E402
 
-EXTRAS = [("Host calls per request (hoptrace-shim)", BENCH / "shim-hostcalls.txt"),
+EXTRAS = [("Host call prices (probe filter, this Envoy)", BENCH / "hostcall-prices.md"),
+          ("Host calls per request (hoptrace-shim)", BENCH / "shim-hostcalls.txt"),
           ("Native core costs (criterion)", BENCH / "criterion.txt"),
           ("Notes", BENCH / "notes.md")]
 
@@ -382,14 +383,14 @@ def main():
     summary = report.summarize(runs, names)
     verdicts = report.targets(runs, summary, meta["exports"])
     extras = [(title, path) for title, path in EXTRAS if path.is_file()]
-    text = report.results_md(meta, runs, summary, verdicts, bench.skipped, bench.checks, extras)
     if args.probe:
-        table = report.probe_table(runs, args.probe)
-        print(table)
-        text += "\n" + table + "\n"
+        print(report.probe_table(runs, args.probe))
+        text = report.probe_md(meta, runs, args.probe)
+    else:
+        text = report.results_md(meta, runs, summary, verdicts, bench.skipped, bench.checks, extras)
     out.write_text(text)
     print(f"bench: wrote {out} ({elapsed:.0f} s; planned ≈ {planned:.0f} s of load)")
-    for verdict, text in verdicts:
+    for verdict, text in [] if args.probe else verdicts:
         print(f"bench: {verdict:<4} {text}")
     for name, why in report.warnings(summary, meta["exports"]):
         print(f"bench: WARNING {name}: {why}")

@@ -161,3 +161,22 @@ class SinkDecode(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Probe(unittest.TestCase):
+    def test_a_call_is_priced_against_the_no_call_probe_of_its_round(self):
+        runs = [run(0, "probe_noop", 9000, 100.0), run(0, "probe_property", 5000, 150.0),
+                run(1, "probe_noop", 9000, 120.0), run(1, "probe_property", 5000, 160.0),
+                run(2, "probe_noop", 9000, 110.0), run(2, "probe_property", 5000, 154.0)]
+        table = report.probe_table(runs, 20)
+        # Per round: 2.5, 2.0, 2.2 µs per call; the median is 2.2.
+        self.assertIn("| property | 2.20 | 2.00…2.50 |", table)
+
+    def test_candidate_and_probe_variants(self):
+        import variants
+        with tempfile.NamedTemporaryFile(suffix=".wasm") as f:
+            names = [v.name for v in variants.candidate_variants("o3", f.name)]
+            self.assertEqual(names, ["hoptrace100@o3", "hoptrace1@o3"])
+        probes = variants.probe_variants(10, {"probe_clock", "probe_cel_list"})
+        self.assertEqual([v.name for v in probes], ["probe_noop", "probe_clock", "probe_cel_list"])
+        self.assertTrue(probes[2].plugin_config.startswith("cel 10 ["))
