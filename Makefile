@@ -91,8 +91,9 @@ bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~13 min): b
 	@# Host calls per request through the shim (a dev build: the counts are exact, its timings are not used).
 	cargo build -q -p hoptrace-shim
 	./target/debug/hoptrace-shim bench --wasm $(WASM) -n 2000 > bench/shim-hostcalls.txt
-	@# What each kind of host call costs in this Envoy (~1.5 min): the profile behind bench/notes.md.
-	$(PY) bench/run.py --probe 20 --rounds 2 --warmup 1 --duration 3 --out bench/hostcall-prices.md \
+	@# What each kind of host call costs in this Envoy (~1 min): the profile behind bench/notes.md.
+	@# All probe variants are loaded at once (--paired): a price is a difference inside one window.
+	$(PY) bench/run.py --probe 20 --paired --rounds 6 --warmup 1 --duration 4 --out bench/hostcall-prices.md \
 		--variants clock,property,header_absent,header_present,header_pairs,header_set,cel_one,cel_list
 	$(PY) bench/run.py
 

@@ -342,9 +342,12 @@ def probe_md(meta, runs, n):
         f"Machine: {meta['nproc']} CPUs ({meta['cpu_model']}), Linux {meta['kernel']}; {meta['load']}",
         "",
         f"The probe filter (`filter/probe`) makes one kind of host call {n} times per request in "
-        "`on_http_request_headers`; each kind is its own Envoy, run like the main benchmark "
-        f"(`{meta['wrk_cmd']}`, {meta['rounds']} interleaved rounds). A call's price is the proxy's "
-        f"CPU per request minus that of the probe making no call, in the same round, divided by {n}.",
+        "`on_http_request_headers`; each kind is its own Envoy (`" + meta["wrk_cmd"] + "`, "
+        f"{meta['rounds']} rounds" + (", all variants loaded at the same time so the machine's "
+        "noise lands on all of them alike; sharing one core, every Envoy runs with colder caches "
+        "than alone, so prices read higher than in isolation" if meta.get("paired") else
+        ", interleaved") + "). A call's price is the proxy's CPU per request minus that of the "
+        f"probe making no call, in the same round, divided by {n}.",
         "",
         probe_table(runs, n).split("\n", 2)[2],
         "",

@@ -313,7 +313,7 @@ def main():
     scratch = args.quick or args.probe or args.paired
     out = Path(args.out) if args.out else (run_dir / "results.md" if scratch else BENCH / "results.md")
     readme = Path(args.readme) if args.readme else (None if scratch else REPO / "README.md")
-    budget, planned = budget_text(len(names), args)
+    budget, planned = budget_text(1 if args.paired else len(names), args)
     print(f"bench: {len(names)} variants; budget {budget}; logs in {run_dir}")
 
     # A signal becomes an exception so the finally below stops every child.
@@ -369,6 +369,7 @@ def main():
         "load_core": args.load_core,
         "wrk_cmd": f"wrk -t1 -c{args.connections} -d{args.duration}s --latency",
         "rounds": args.rounds,
+        "paired": args.paired,
         "warmup": args.warmup,
         "duration": args.duration,
         "settle": args.settle,
