@@ -7,12 +7,11 @@
 //! what prost writes for [`super::proto::to_proto`] (fields in tag order, proto3 defaults left
 //! out), which the tests check against the official schema.
 
-use super::wire::{put_varint, varint_len};
+use super::wire::{field_len, key_len, put_field_header, put_key, put_varint, varint_len};
 use crate::span::{AttrValue, Attribute, SpanEvent, SpanLink, SpanRecord, SpanStatus};
 
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
-const LEN: u32 = 2;
 const FIXED32: u32 = 5;
 
 /// The protobuf bytes of one `Span` message.
@@ -29,22 +28,22 @@ pub fn encode_span(s: &SpanRecord) -> Vec<u8> {
     put_fixed64(&mut out, 7, s.start_time_unix_nano);
     put_fixed64(&mut out, 8, s.end_time_unix_nano);
     for a in &s.attributes {
-        put_header(&mut out, 9, key_value_len(a));
+        put_field_header(&mut out, 9, key_value_len(a));
         put_key_value(&mut out, a);
     }
     for e in &s.events {
-        put_header(&mut out, 11, event_len(e));
+        put_field_header(&mut out, 11, event_len(e));
         put_fixed64(&mut out, 1, e.time_unix_nano);
         put_bytes(&mut out, 2, e.name.as_bytes());
     }
     for l in &s.links {
-        put_header(&mut out, 13, link_len(l));
+        put_field_header(&mut out, 13, link_len(l));
         put_bytes(&mut out, 1, &l.trace_id.0);
         put_bytes(&mut out, 2, &l.span_id.0);
         put_fixed32(&mut out, 6, l.flags);
     }
     if let SpanStatus::Error(message) = &s.status {
-        put_header(&mut out, 15, status_len(&s.status));
+        put_field_header(&mut out, 15, status_len(&s.status));
         put_bytes(&mut out, 2, message.as_bytes());
         put_varint_field(&mut out, 3, status_code(&s.status));
     }
@@ -65,36 +64,35 @@ fn span_len(s: &SpanRecord) -> usize {
     n += s
         .attributes
         .iter()
-        .map(|a| message_len(9, key_value_len(a)))
+        .map(|a| field_len(9, key_value_len(a)))
         .sum::<usize>();
     n += s
         .events
         .iter()
-        .map(|e| message_len(11, event_len(e)))
+        .map(|e| field_len(11, event_len(e)))
         .sum::<usize>();
     n += s
         .links
         .iter()
-        .map(|l| message_len(13, link_len(l)))
+        .map(|l| field_len(13, link_len(l)))
         .sum::<usize>();
     if matches!(s.status, SpanStatus::Error(_)) {
-        n += message_len(15, status_len(&s.status));
+        n += field_len(15, status_len(&s.status));
     }
     n
 }
 
 fn key_value_len(a: &Attribute) -> usize {
-    bytes_len(1, a.key.len()) + message_len(2, any_value_len(&a.value))
+    bytes_len(1, a.key.len()) + field_len(2, any_value_len(&a.value))
 }
 
 fn put_key_value(out: &mut Vec<u8>, a: &Attribute) {
     put_bytes(out, 1, a.key.as_bytes());
-    put_header(out, 2, any_value_len(&a.value));
+    put_field_header(out, 2, any_value_len(&a.value));
     // `AnyValue.value` is a oneof: its member is written even when it holds the default.
     match &a.value {
         AttrValue::Str(v) => {
-            put_key(out, 1, LEN);
-            put_varint(out, v.len() as u64);
+            put_field_header(out, 1, v.len());
             out.extend_from_slice(v.as_bytes());
         }
         AttrValue::Int(v) => {
@@ -106,8 +104,8 @@ fn put_key_value(out: &mut Vec<u8>, a: &Attribute) {
 
 fn any_value_len(v: &AttrValue) -> usize {
     match v {
-        AttrValue::Str(s) => 1 + varint_len(s.len() as u64) + s.len(),
-        AttrValue::Int(i) => 1 + varint_len(*i as u64),
+        AttrValue::Str(s) => field_len(1, s.len()),
+        AttrValue::Int(i) => key_len(3) + varint_len(*i as u64),
     }
 }
 
@@ -127,36 +125,19 @@ fn status_len(s: &SpanStatus) -> usize {
     bytes_len(2, s.message().len()) + varint_field_len(3, status_code(s))
 }
 
-fn key_len(field: u32) -> usize {
-    varint_len(u64::from(field << 3))
-}
-
-fn put_key(out: &mut Vec<u8>, field: u32, wire: u32) {
-    put_varint(out, u64::from((field << 3) | wire));
-}
-
 /// A length-delimited field with `len` payload bytes, or nothing when empty (proto3 default).
+/// Embedded messages use `field_len` directly: prost writes a present message even when empty.
 fn bytes_len(field: u32, len: usize) -> usize {
     if len == 0 {
         0
     } else {
-        message_len(field, len)
+        field_len(field, len)
     }
-}
-
-/// An embedded message: written even when empty, as prost does for a present message.
-fn message_len(field: u32, len: usize) -> usize {
-    key_len(field) + varint_len(len as u64) + len
-}
-
-fn put_header(out: &mut Vec<u8>, field: u32, len: usize) {
-    put_key(out, field, LEN);
-    put_varint(out, len as u64);
 }
 
 fn put_bytes(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
     if !bytes.is_empty() {
-        put_header(out, field, bytes.len());
+        put_field_header(out, field, bytes.len());
         out.extend_from_slice(bytes);
     }
 }

@@ -14,7 +14,7 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{span, Span, Status};
 use prost::Message;
 
-/// The official `Span` message for `span` (copies; see [`into_proto`] for the per-request path).
+/// The official `Span` message for `span` (copies; [`into_proto`] moves the strings instead).
 pub fn to_proto(s: &SpanRecord) -> Span {
     into_proto(s.clone())
 }
@@ -91,14 +91,10 @@ pub fn key_value(a: &Attribute) -> KeyValue {
     }
 }
 
-/// The protobuf bytes of one `Span` message (done once per finished span).
+/// The protobuf bytes of one `Span` message through prost. Requests use [`super::direct`], which
+/// writes the same bytes without building the message; this is its reference.
 pub fn encode_span(span: &SpanRecord) -> Vec<u8> {
     to_proto(span).encode_to_vec()
-}
-
-/// [`encode_span`] consuming the record: no string is copied on the way to the wire.
-pub fn encode_span_owned(span: SpanRecord) -> Vec<u8> {
-    into_proto(span).encode_to_vec()
 }
 
 /// The protobuf bytes of the `Resource` message.
@@ -135,10 +131,10 @@ where
     I::IntoIter: Clone,
 {
     let spans = spans.into_iter();
-    let spans_len: usize = spans.clone().map(|s| field_len(s.len())).sum();
-    let scope_spans_len = field_len(scope_bytes.len()) + spans_len;
-    let resource_spans_len = field_len(resource_bytes.len()) + field_len(scope_spans_len);
-    let mut out = Vec::with_capacity(field_len(resource_spans_len));
+    let spans_len: usize = spans.clone().map(|s| field_len(2, s.len())).sum();
+    let scope_spans_len = field_len(1, scope_bytes.len()) + spans_len;
+    let resource_spans_len = field_len(1, resource_bytes.len()) + field_len(2, scope_spans_len);
+    let mut out = Vec::with_capacity(field_len(1, resource_spans_len));
     put_field_header(&mut out, 1, resource_spans_len); // ExportTraceServiceRequest.resource_spans
     put_field_header(&mut out, 1, resource_bytes.len()); // ResourceSpans.resource
     out.extend_from_slice(resource_bytes);

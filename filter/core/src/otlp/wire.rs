@@ -1,10 +1,8 @@
-//! Protobuf wire-format primitives for framing: varints and length-delimited field headers.
+//! Protobuf wire-format primitives: varints, field keys and length-delimited field headers, shared
+//! by the batch framing and the per-span encoder.
 
-/// Wire type 2 (length-delimited) key for `field`.
-pub(crate) const fn len_key(field: u32) -> u8 {
-    // Framing only uses fields 1 and 2, whose keys fit in one byte.
-    ((field << 3) | 2) as u8
-}
+/// Wire type 2: length-delimited (bytes, strings, embedded messages).
+const LEN: u32 = 2;
 
 /// Bytes a varint of `v` takes.
 pub(crate) fn varint_len(mut v: u64) -> usize {
@@ -25,14 +23,24 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-/// Bytes a length-delimited field with a `len`-byte payload takes (one-byte key).
-pub(crate) fn field_len(len: usize) -> usize {
-    1 + varint_len(len as u64) + len
+/// Bytes the key of `field` takes.
+pub(crate) fn key_len(field: u32) -> usize {
+    varint_len(u64::from(field << 3))
+}
+
+/// Append the key of `field` with wire type `wire`.
+pub(crate) fn put_key(out: &mut Vec<u8>, field: u32, wire: u32) {
+    put_varint(out, u64::from((field << 3) | wire));
+}
+
+/// Bytes a length-delimited `field` with a `len`-byte payload takes, key included.
+pub(crate) fn field_len(field: u32, len: usize) -> usize {
+    key_len(field) + varint_len(len as u64) + len
 }
 
 /// Append the key and length of a length-delimited `field` whose payload follows.
 pub(crate) fn put_field_header(out: &mut Vec<u8>, field: u32, len: usize) {
-    out.push(len_key(field));
+    put_key(out, field, LEN);
     put_varint(out, len as u64);
 }
 
@@ -59,7 +67,10 @@ mod tests {
             let mut buf = out.as_slice();
             assert_eq!(prost::encoding::decode_varint(&mut buf).unwrap(), v);
         }
-        assert_eq!(len_key(1), 0x0a);
-        assert_eq!(len_key(2), 0x12);
+        let mut keys = Vec::new();
+        put_field_header(&mut keys, 1, 0);
+        put_field_header(&mut keys, 16, 0);
+        assert_eq!(keys, [0x0a, 0, 0x82, 0x01, 0]);
+        assert_eq!((field_len(1, 0), field_len(16, 200)), (2, 204));
     }
 }

@@ -127,10 +127,3 @@ fn unset_status_is_left_out() {
     assert_eq!(decoded.status, None);
     assert_same(&decoded, &span);
 }
-
-#[test]
-fn owned_encoding_is_the_same_bytes() {
-    for s in testdata::spans() {
-        assert_eq!(encode_span_owned(s.clone()), encode_span(&s));
-    }
-}
