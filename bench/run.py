@@ -203,6 +203,17 @@ class Bench:
         argv = wrk.argv(self.wrk, f"http://127.0.0.1:{port}/", self.args.connections, seconds)
         return wrk.parse(run_pinned(argv, self.args.load_core, timeout=seconds + 60))
 
+    def record(self, v, rnd, slot, result, cpu, before):
+        """One run's record: wrk's result, the proxy's CPU and what the sink decoded since `before`."""
+        after = self.sink_stats(v.name)
+        sink = {k: after[k] - before[k] for k in ("posts", "spans", "wire_bytes", "decoded_bytes", "errors")}
+        sink["kinds"] = {k: n - before["kinds"].get(k, 0) for k, n in after["kinds"].items()
+                         if n - before["kinds"].get(k, 0)}
+        if sink["errors"]:
+            print(f"bench: {v.name}: sink could not decode {sink['errors']} POST(s): {after['last_error']}")
+        return {"round": rnd, "slot": slot, "variant": v.name, **result, "cpu_s": cpu,
+                "cpu_us": cpu / result["requests"] * 1e6 if result["requests"] else 0.0, "sink": sink}
+
     def measure_together(self, variants, rnd):
         """`--paired`: load every variant at once, so whatever else the machine does in those
         seconds lands on all of them alike; CPU per request stays each proxy's own."""
@@ -226,15 +237,9 @@ class Bench:
         time.sleep(self.args.settle)
         runs = []
         for slot, v in enumerate(variants):
-            after = self.sink_stats(v.name)
-            sink = {k: after[k] - before[v.name][k]
-                    for k in ("posts", "spans", "wire_bytes", "decoded_bytes", "errors")}
-            sink["kinds"] = {k: n - before[v.name]["kinds"].get(k, 0) for k, n in after["kinds"].items()
-                             if n - before[v.name]["kinds"].get(k, 0)}
-            result, cpu = results[v.name], cpu1[v.name] - cpu0[v.name]
-            run = {"round": rnd, "slot": slot, "variant": v.name, **result, "cpu_s": cpu,
-                   "cpu_us": cpu / result["requests"] * 1e6 if result["requests"] else 0.0,
-                   "sink": sink}
+            run = self.record(v, rnd, slot, results[v.name], cpu1[v.name] - cpu0[v.name],
+                              before[v.name])
+            sink = run["sink"]
             print(f"bench: round {rnd} {v.name:<19} {run['cpu_us']:6.1f} µs/req  "
                   f"{sink['spans']} spans in {sink['posts']} POSTs (all variants loaded together)")
             runs.append(run)
@@ -252,15 +257,8 @@ class Bench:
         if self.procs.children[v.name][0].poll() is not None:
             raise RuntimeError(f"{v.name} exited during the run")
         time.sleep(self.args.settle)
-        after = self.sink_stats(v.name)
-        sink = {k: after[k] - before[k] for k in ("posts", "spans", "wire_bytes", "decoded_bytes", "errors")}
-        sink["kinds"] = {k: n - before["kinds"].get(k, 0) for k, n in after["kinds"].items()
-                         if n - before["kinds"].get(k, 0)}
-        if sink["errors"]:
-            print(f"bench: {v.name}: sink could not decode {sink['errors']} POST(s): {after['last_error']}")
-        cpu = cpu1 - cpu0
-        run = {"round": rnd, "slot": slot, "variant": v.name, **result, "cpu_s": cpu,
-               "cpu_us": cpu / result["requests"] * 1e6 if result["requests"] else 0.0, "sink": sink}
+        run = self.record(v, rnd, slot, result, cpu1 - cpu0, before)
+        sink = run["sink"]
         print(f"bench: round {rnd} {v.name:<19} {result['rps']:>8.0f} req/s  "
               f"p50 {result['p50_ms']:.3f} ms  p99 {result['p99_ms']:.3f} ms  "
               f"{run['cpu_us']:6.1f} µs/req  {sink['spans']} spans in {sink['posts']} POSTs"
