@@ -540,30 +540,11 @@ pub fn write_json(path: &Path, request: &ExportTraceServiceRequest) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-    use opentelemetry_proto::tonic::trace::v1::Span;
 
     const MS: u64 = 1_000_000;
 
     fn span(svc: &str, kind: i32, id: u8, parent: Option<u8>, from: u64, to: u64) -> ReceivedSpan {
-        ReceivedSpan {
-            resource: vec![KeyValue {
-                key: "service.name".into(),
-                value: Some(AnyValue {
-                    value: Some(any_value::Value::StringValue(svc.into())),
-                }),
-            }],
-            scope: "hoptrace".into(),
-            span: Span {
-                trace_id: vec![0xab; 16],
-                span_id: vec![id; 8],
-                parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
-                kind,
-                start_time_unix_nano: from * MS,
-                end_time_unix_nano: to * MS,
-                ..Default::default()
-            },
-        }
+        ReceivedSpan::fixture(svc, kind, id, parent, from * MS, to * MS)
     }
 
     fn chain() -> Vec<ReceivedSpan> {

@@ -67,6 +67,40 @@ pub struct ReceivedSpan {
     pub span: Span,
 }
 
+impl ReceivedSpan {
+    /// A span of trace `ab…ab` from `service`, as unit tests of the trace views build them: ids are
+    /// `id` (and `parent`) repeated, times in ns.
+    #[cfg(test)]
+    pub(crate) fn fixture(
+        service: &str,
+        kind: i32,
+        id: u8,
+        parent: Option<u8>,
+        start_ns: u64,
+        end_ns: u64,
+    ) -> Self {
+        use opentelemetry_proto::tonic::common::v1::AnyValue;
+        ReceivedSpan {
+            resource: vec![KeyValue {
+                key: "service.name".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(service.into())),
+                }),
+            }],
+            scope: "hoptrace".into(),
+            span: Span {
+                trace_id: vec![0xab; 16],
+                span_id: vec![id; 8],
+                parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
+                kind,
+                start_time_unix_nano: start_ns,
+                end_time_unix_nano: end_ns,
+                ..Default::default()
+            },
+        }
+    }
+}
+
 /// Every span of a request, flattened.
 pub fn flatten(request: &ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
     let mut out = Vec::new();

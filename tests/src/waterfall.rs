@@ -353,8 +353,7 @@ pub fn strip_ansi(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-    use opentelemetry_proto::tonic::trace::v1::{status, Span, Status};
+    use opentelemetry_proto::tonic::trace::v1::{status, Status};
 
     const MS: u64 = 1_000_000;
     const T0: u64 = 1_700_000_000_000_000_000;
@@ -367,25 +366,16 @@ mod tests {
         from_ms: u64,
         to_ms: u64,
     ) -> ReceivedSpan {
-        ReceivedSpan {
-            resource: vec![KeyValue {
-                key: "service.name".into(),
-                value: Some(AnyValue {
-                    value: Some(any_value::Value::StringValue(service.into())),
-                }),
-            }],
-            scope: "hoptrace".into(),
-            span: Span {
-                trace_id: vec![0xab; 16],
-                span_id: vec![id; 8],
-                parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
-                name: "GET".into(),
-                kind,
-                start_time_unix_nano: T0 + from_ms * MS,
-                end_time_unix_nano: T0 + to_ms * MS,
-                ..Default::default()
-            },
-        }
+        let mut s = ReceivedSpan::fixture(
+            service,
+            kind,
+            id,
+            parent,
+            T0 + from_ms * MS,
+            T0 + to_ms * MS,
+        );
+        s.span.name = "GET".into();
+        s
     }
 
     fn failed(mut s: ReceivedSpan) -> ReceivedSpan {
