@@ -16,6 +16,7 @@ mod common;
 
 mod callouts;
 mod cli;
+mod exports;
 mod failures;
 mod floors;
 mod headers;

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 pub const BUILD_FLOORS: &str =
     "cargo build --release --target wasm32-wasip1 -p floor-noop -p floor-rewrite";
 
-/// The command that builds hoptrace.wasm.
-pub const BUILD_HOPTRACE: &str = "cargo build --release --target wasm32-wasip1 -p hoptrace";
+/// The command that builds hoptrace.wasm (cargo, then the export trim and wasm-opt).
+pub const BUILD_HOPTRACE: &str = "make wasm";
 
 /// `target/wasm32-wasip1/release` of the workspace, or `$HOPTRACE_WASM_DIR`.
 pub fn wasm_dir() -> PathBuf {
