@@ -45,6 +45,29 @@ enum Op {
     HeaderSet,
     /// `expr_evaluate` of the CEL expression given after `n` in the configuration.
     Cel,
+    /// The eight `proxy_get_property` reads hoptrace makes at stream end, as one unit.
+    StreamEndFacts,
+}
+
+/// The properties hoptrace reads in `on_log` for a sampled request (plugin `facts.rs`).
+const STREAM_END_FACTS: [&[&str]; 8] = [
+    &["request", "time"],
+    &["request", "protocol"],
+    &["source", "address"],
+    &["response", "code"],
+    &["response", "flags"],
+    &["xds", "cluster_name"],
+    &["upstream", "address"],
+    &["xds", "route_name"],
+];
+
+/// When the calls are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// In `on_http_request_headers`.
+    RequestHeaders,
+    /// In `on_log`, where the response and upstream facts exist.
+    Log,
 }
 
 impl Op {
@@ -58,13 +81,15 @@ impl Op {
             "header_pairs" => Op::HeaderPairs,
             "header_set" => Op::HeaderSet,
             "cel" => Op::Cel,
+            "stream_end_facts" => Op::StreamEndFacts,
             _ => return None,
         })
     }
 }
 
 thread_local! {
-    static PLAN: Cell<(Op, u32, u32)> = const { Cell::new((Op::Noop, 0, 0)) };
+    static PLAN: Cell<(Op, u32, u32, Phase)> =
+        const { Cell::new((Op::Noop, 0, 0, Phase::RequestHeaders)) };
 }
 
 fn compile(expression: &str) -> u32 {
@@ -75,7 +100,7 @@ fn compile(expression: &str) -> u32 {
         .unwrap_or(u32::MAX)
 }
 
-/// The plugin (root) context: reads `<op> <n>` and compiles the expression a CEL op needs.
+/// The plugin (root) context: reads `<op>[@log] <n>` and compiles the expression a CEL op needs.
 struct ProbeRoot;
 
 impl Context for ProbeRoot {}
@@ -88,7 +113,11 @@ impl RootContext for ProbeRoot {
             .unwrap_or_default();
         let text = String::from_utf8_lossy(&raw);
         let mut words = text.splitn(3, ' ');
-        let op = words.next().and_then(Op::parse);
+        let (op, phase) = match words.next().map(|w| w.split_once('@').unwrap_or((w, ""))) {
+            Some((name, "")) => (Op::parse(name), Phase::RequestHeaders),
+            Some((name, "log")) => (Op::parse(name), Phase::Log),
+            _ => (None, Phase::RequestHeaders),
+        };
         let n = words.next().and_then(|w| w.trim().parse::<u32>().ok());
         let (Some(op), Some(n)) = (op, n) else {
             return false;
@@ -100,7 +129,7 @@ impl RootContext for ProbeRoot {
         if token == u32::MAX {
             return false;
         }
-        PLAN.with(|p| p.set((op, n, token)));
+        PLAN.with(|p| p.set((op, n, token, phase)));
         true
     }
 
@@ -113,46 +142,63 @@ impl RootContext for ProbeRoot {
     }
 }
 
-/// The per-request context: the planned calls, all in `on_http_request_headers`.
+/// The per-request context: the planned calls, in the planned phase.
 struct Probe;
 
 impl Context for Probe {}
 
 impl HttpContext for Probe {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let (op, n, token) = PLAN.with(Cell::get);
-        let req = MapType::HttpRequestHeaders;
-        let mut sink = 0usize;
-        for _ in 0..n {
-            sink += match op {
-                Op::Noop => 0,
-                Op::Clock => usize::from(hostcalls::get_current_time().is_ok()),
-                Op::Property => hostcalls::get_property(vec!["request", "protocol"])
-                    .ok()
-                    .flatten()
-                    .map_or(0, |v| v.len()),
-                Op::HeaderAbsent => hostcalls::get_map_value_bytes(req, "x-absent")
-                    .ok()
-                    .flatten()
-                    .map_or(0, |v| v.len()),
-                Op::HeaderPresent => hostcalls::get_map_value_bytes(req, ":path")
-                    .ok()
-                    .flatten()
-                    .map_or(0, |v| v.len()),
-                Op::HeaderPairs => hostcalls::get_map_bytes(req).map_or(0, |m| m.len()),
-                Op::HeaderSet => {
-                    usize::from(hostcalls::set_map_value(req, "x-probe", Some("1")).is_ok())
-                }
-                Op::Cel => {
-                    hostcalls::call_foreign_function("expr_evaluate", Some(&token.to_le_bytes()))
-                        .ok()
-                        .flatten()
-                        .map_or(0, |v| v.len())
-                }
-            };
-        }
-        // Keep the results alive so no call is optimised away.
-        std::hint::black_box(sink);
+        run_planned(Phase::RequestHeaders);
         Action::Continue
     }
+
+    fn on_log(&mut self) {
+        run_planned(Phase::Log);
+    }
+}
+
+fn property_len(path: &[&str]) -> usize {
+    hostcalls::get_property(path.to_vec())
+        .ok()
+        .flatten()
+        .map_or(0, |v| v.len())
+}
+
+/// Makes the planned calls if `now` is the planned phase.
+fn run_planned(now: Phase) {
+    let (op, n, token, phase) = PLAN.with(Cell::get);
+    if phase != now {
+        return;
+    }
+    let req = MapType::HttpRequestHeaders;
+    let mut sink = 0usize;
+    for _ in 0..n {
+        sink += match op {
+            Op::Noop => 0,
+            Op::Clock => usize::from(hostcalls::get_current_time().is_ok()),
+            Op::Property => property_len(&["request", "protocol"]),
+            Op::StreamEndFacts => STREAM_END_FACTS.iter().map(|p| property_len(p)).sum(),
+            Op::HeaderAbsent => hostcalls::get_map_value_bytes(req, "x-absent")
+                .ok()
+                .flatten()
+                .map_or(0, |v| v.len()),
+            Op::HeaderPresent => hostcalls::get_map_value_bytes(req, ":path")
+                .ok()
+                .flatten()
+                .map_or(0, |v| v.len()),
+            Op::HeaderPairs => hostcalls::get_map_bytes(req).map_or(0, |m| m.len()),
+            Op::HeaderSet => {
+                usize::from(hostcalls::set_map_value(req, "x-probe", Some("1")).is_ok())
+            }
+            Op::Cel => {
+                hostcalls::call_foreign_function("expr_evaluate", Some(&token.to_le_bytes()))
+                    .ok()
+                    .flatten()
+                    .map_or(0, |v| v.len())
+            }
+        };
+    }
+    // Keep the results alive so no call is optimised away.
+    std::hint::black_box(sink);
 }
