@@ -238,6 +238,12 @@ fn gateway_gives_a_server_and_a_client_span_per_request_with_ids_from_the_wire()
             Some("gw_upstream")
         );
         assert_eq!(server.attr_str("user_agent.original"), Some("hoptrace-e2e"));
+        // The stream-end facts Envoy answers in one CEL list (request.protocol, source.address,
+        // upstream.address...), decoded into attributes.
+        assert_eq!(server.attr_str("network.protocol.version"), Some("1.1"));
+        assert_eq!(server.attr_str("client.address"), Some("127.0.0.1"));
+        assert_eq!(client.attr_str("network.peer.address"), Some("127.0.0.1"));
+        assert!(client.attr_int("network.peer.port").is_some());
         // The upstream call lies within the hop.
         assert!(client.span.start_time_unix_nano >= server.span.start_time_unix_nano);
         assert!(client.span.end_time_unix_nano <= server.span.end_time_unix_nano);
@@ -258,6 +264,13 @@ fn gateway_gives_a_server_and_a_client_span_per_request_with_ids_from_the_wire()
     // Batching: spans travel many to a POST, not one by one.
     let posts = gw.receiver.requests().len();
     assert!(posts * 2 <= expected, "{posts} POSTs for {expected} spans");
+
+    // Those facts came from the one-call CEL path, not the property-by-property fallback.
+    let log = gw.envoy.log();
+    assert!(
+        !log.contains("stream-end CEL list unusable") && !log.contains("has no CEL"),
+        "{log}"
+    );
 
     let acc = accounting::wait_for(&gw.envoy, Duration::from_secs(5), Accounting::settled).unwrap();
     assert_eq!(acc.requests, (N + 2) as u64, "{acc:?}");

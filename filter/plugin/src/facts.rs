@@ -1,12 +1,79 @@
 //! Reading the host properties a sampled request's spans need (never read for unsampled ones).
 //!
-//! Property names and encodings as Envoy 1.40 serves them (DESIGN.md "Envoy facts").
+//! Property names and encodings as Envoy 1.40 serves them (DESIGN.md "Envoy facts"). At stream end
+//! they are read with one CEL evaluation where the host offers it ([`StreamEndReader`]), else one
+//! property read each.
 
 use crate::host;
-use hoptrace_core::span::{ListenerDirection, RequestFacts, ResponseFacts};
+use crate::pairs;
+use hoptrace_core::span::{ListenerDirection, RequestFacts, ResponseFacts, StreamEndQuery};
+use proxy_wasm::types::LogLevel;
+
+/// Reads the stream-end facts of a sampled request: one `expr_evaluate` of a CEL list while the host
+/// answers it as expected, the property reads otherwise.
+pub struct StreamEndReader {
+    query: StreamEndQuery,
+    with_direction: bool,
+    /// The compiled list; `None` without CEL, or after an answer we could not use.
+    token: Option<u32>,
+}
+
+impl StreamEndReader {
+    /// Compile the list for this VM (`with_direction`: `span_kind: auto` needs the listener
+    /// direction). Called from `on_configure`.
+    pub fn new(with_direction: bool) -> Self {
+        let query = StreamEndQuery::new(with_direction);
+        let token = host::cel_compile(&query.expression());
+        if token.is_none() {
+            host::log(
+                LogLevel::Warn,
+                "hoptrace: the host has no CEL expressions; stream-end facts are read one property at a time",
+            );
+        }
+        StreamEndReader {
+            query,
+            with_direction,
+            token,
+        }
+    }
+
+    /// Fill the stream-end facts; the listener direction when it was asked for, else unspecified.
+    pub fn read(&mut self, req: &mut RequestFacts, resp: &mut ResponseFacts) -> ListenerDirection {
+        if let Some(token) = self.token {
+            let outcome = match host::cel_evaluate(token) {
+                Some(answer) => self
+                    .query
+                    .apply(&pairs::list_elements(&answer), req, resp)
+                    .map_err(|e| e.to_string()),
+                None => Err("the host did not evaluate it".to_string()),
+            };
+            match outcome {
+                Ok(direction) => {
+                    code_details_if_error(resp);
+                    return direction;
+                }
+                Err(why) => {
+                    // The same expression fails the same way every time: stop paying for it.
+                    self.token = None;
+                    host::log(
+                        LogLevel::Warn,
+                        &format!("hoptrace: stream-end CEL list unusable ({why}); reading properties one at a time"),
+                    );
+                }
+            }
+        }
+        complete_request(req);
+        response(resp);
+        if self.with_direction {
+            direction()
+        } else {
+            ListenerDirection::Unspecified
+        }
+    }
+}
 
 /// Fill the request facts only the host knows, at stream end.
-pub fn complete_request(req: &mut RequestFacts) {
+fn complete_request(req: &mut RequestFacts) {
     req.start_unix_nano = host::property_i64(&["request", "time"])
         .and_then(|t| u64::try_from(t).ok())
         .unwrap_or(0);
@@ -15,25 +82,29 @@ pub fn complete_request(req: &mut RequestFacts) {
 }
 
 /// How the stream ended, read in `on_log`.
-pub fn response(resp: &mut ResponseFacts) {
+fn response(resp: &mut ResponseFacts) {
     resp.status_code = host::property_i64(&["response", "code"])
         .and_then(|c| u16::try_from(c).ok())
         .unwrap_or(0);
     resp.response_flags = host::property_i64(&["response", "flags"])
         .and_then(|f| u64::try_from(f).ok())
         .unwrap_or(0);
-    if resp.status_code == 0 || resp.status_code >= 500 || resp.response_flags != 0 {
-        // Only worth a host call when it explains an error.
-        resp.response_code_details =
-            host::property_string(&["response", "code_details"]).unwrap_or_default();
-    }
+    code_details_if_error(resp);
     resp.upstream_cluster = host::property_string(&["xds", "cluster_name"]).unwrap_or_default();
     resp.upstream_address = host::property_string(&["upstream", "address"]).unwrap_or_default();
     resp.route_name = host::property_string(&["xds", "route_name"]).unwrap_or_default();
 }
 
+/// `response.code_details`, only worth a host call when it explains an error.
+fn code_details_if_error(resp: &mut ResponseFacts) {
+    if resp.status_code == 0 || resp.status_code >= 500 || resp.response_flags != 0 {
+        resp.response_code_details =
+            host::property_string(&["response", "code_details"]).unwrap_or_default();
+    }
+}
+
 /// The listener's direction (`xds.listener_direction`, int64: 0 unspecified, 1 inbound, 2 outbound).
-pub fn direction() -> ListenerDirection {
+fn direction() -> ListenerDirection {
     ListenerDirection::from_raw(host::property_i64(&["xds", "listener_direction"]).unwrap_or(0))
 }
 

@@ -108,6 +108,23 @@ pub fn property_string(path: &[&str]) -> Option<String> {
     property(path).and_then(|b| String::from_utf8(b).ok())
 }
 
+/// Compile a CEL expression with the host (Envoy's `expr_create` foreign function): its token, or
+/// `None` when the host has no CEL or refuses the expression.
+pub fn cel_compile(expression: &str) -> Option<u32> {
+    let token = hostcalls::call_foreign_function("expr_create", Some(expression.as_bytes()))
+        .ok()
+        .flatten()?;
+    Some(u32::from_le_bytes(token.get(..4)?.try_into().ok()?))
+}
+
+/// Evaluate a compiled expression against the current stream (`expr_evaluate`): the serialized
+/// value, or `None` if the host could not evaluate it.
+pub fn cel_evaluate(token: u32) -> Option<Vec<u8>> {
+    hostcalls::call_foreign_function("expr_evaluate", Some(&token.to_le_bytes()))
+        .ok()
+        .flatten()
+}
+
 /// Start an export callout; the token the answer will carry, or `None` if the host refused it
 /// (e.g. an unknown cluster: `BadArgument`).
 pub fn dispatch(

@@ -1,12 +1,26 @@
-//! The proxy-wasm header-map wire format, read in place.
+//! The proxy-wasm pairs wire format, read in place.
 //!
 //! `proxy_get_header_map_pairs` returns one buffer: a u32 count, `count` pairs of u32 (name length,
-//! value length), then each name and value followed by a NUL. We view names and values as slices of
-//! that buffer instead of allocating a `String` per header (the SDK does, and panics on non-UTF-8).
+//! value length), then each name and value followed by a NUL. Envoy serializes a CEL list the same
+//! way, one element per name with an empty value. We view names and values as slices of that
+//! buffer instead of allocating a `String` per entry (the SDK does, and panics on non-UTF-8).
 
 /// Header lines borrowed from a serialized map. Names that are not UTF-8 are skipped (Envoy's codecs
 /// only pass token characters in names, so this never happens in practice).
 pub fn decode(buf: &[u8]) -> Vec<(&str, &[u8])> {
+    decode_raw(buf)
+        .into_iter()
+        .filter_map(|(k, v)| Some((std::str::from_utf8(k).ok()?, v)))
+        .collect()
+}
+
+/// The elements of a serialized CEL list (the names; binary, e.g. 8-byte integers).
+pub fn list_elements(buf: &[u8]) -> Vec<&[u8]> {
+    decode_raw(buf).into_iter().map(|(k, _)| k).collect()
+}
+
+/// Every (name, value) entry; a truncated buffer yields the entries before the cut.
+fn decode_raw(buf: &[u8]) -> Vec<(&[u8], &[u8])> {
     let read_u32 = |at: usize| -> Option<usize> {
         let b = buf.get(at..at.checked_add(4)?)?;
         let arr: [u8; 4] = b.try_into().ok()?;
@@ -29,9 +43,7 @@ pub fn decode(buf: &[u8]) -> Vec<(&str, &[u8])> {
         let (Some(k), Some(v)) = (buf.get(data..kend), buf.get(vstart..vend)) else {
             break;
         };
-        if let Ok(k) = std::str::from_utf8(k) {
-            out.push((k, v));
-        }
+        out.push((k, v));
         data = vend.saturating_add(1);
     }
     out

@@ -3,6 +3,7 @@
 //! Exports are dispatched from the root only, so an answer never lands on a finished stream.
 
 use crate::facts;
+use crate::facts::StreamEndReader;
 use crate::host;
 use crate::metrics::HostMetrics;
 use crate::shared::{Shared, VmState};
@@ -75,11 +76,13 @@ impl RootContext for HoptraceRoot {
         self.cluster = settings.collector.cluster.clone();
         let read_plan = HeaderReadPlan::new(&settings);
         let pipeline = Pipeline::new(settings, &facts::node_metadata(), seed());
+        let stream_end = StreamEndReader::new(pipeline.needs_listener_direction());
         if let Ok(mut s) = self.shared.try_borrow_mut() {
             *s = Some(VmState {
                 pipeline,
                 tick_ns: host::now_ns(),
                 read_plan,
+                stream_end,
             });
         }
         host::set_tick_period(TICK);

@@ -3,6 +3,7 @@
 //! A proxy-wasm VM is single-threaded and callbacks never nest, so an `Rc<RefCell<_>>` is enough;
 //! borrows use `try_borrow_mut` so a logic slip degrades tracing instead of trapping the VM.
 
+use crate::facts::StreamEndReader;
 use hoptrace_core::pipeline::Pipeline;
 use hoptrace_core::propagation::HeaderReadPlan;
 use std::cell::RefCell;
@@ -17,6 +18,8 @@ pub struct VmState {
     pub tick_ns: u64,
     /// Whether to look up the context headers before reading the whole request header map.
     pub read_plan: HeaderReadPlan,
+    /// How a sampled request's stream-end facts are read.
+    pub stream_end: StreamEndReader,
 }
 
 /// Shared handle; `None` until `on_configure` succeeds.

@@ -1,13 +1,12 @@
 //! One HTTP stream: decide the hop from the request headers, rewrite the context upstream, and for
 //! sampled requests time the hop and hand its facts to the core at stream end.
 
-use crate::facts;
 use crate::host;
 use crate::pairs;
 use crate::shared::Shared;
 use hoptrace_core::hop::HopContext;
 use hoptrace_core::propagation::HeaderLines;
-use hoptrace_core::span::{capture_headers, ListenerDirection, RequestFacts, ResponseFacts};
+use hoptrace_core::span::{capture_headers, RequestFacts, ResponseFacts};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
@@ -124,17 +123,11 @@ impl HttpContext for HoptraceStream {
         };
         let now = host::now_ns();
         rec.response.end_unix_nano = now;
-        facts::complete_request(&mut rec.request);
-        facts::response(&mut rec.response);
         let Ok(mut guard) = self.shared.try_borrow_mut() else {
             return;
         };
         if let Some(state) = guard.as_mut() {
-            let direction = if state.pipeline.needs_listener_direction() {
-                facts::direction()
-            } else {
-                ListenerDirection::Unspecified
-            };
+            let direction = state.stream_end.read(&mut rec.request, &mut rec.response);
             state
                 .pipeline
                 .finish(&rec.hop, direction, &rec.request, &rec.response, now);
