@@ -12,7 +12,7 @@ WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-flo
 export HOPTRACE_ENVOY := $(ENVOY)
 export HOPTRACE_WASM_DIR := $(abspath $(WASM_DIR))
 
-.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick tools soak
+.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick bench-instructions tools soak
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -100,6 +100,11 @@ bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~13 min): b
 	$(PY) bench/run.py --probe 20 --paired --rounds 6 --warmup 1 --duration 4 --out bench/hostcall-prices.md \
 		--variants clock,property,header_absent,header_present,header_pairs,header_set,cel_one,cel_list
 	$(PY) bench/run.py
+
+bench-instructions: wasm envoy ## proxy instructions per request under callgrind (~3 min): bench/instructions.md
+	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind >/dev/null)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	$(PY) bench/instructions.py
 
 bench-quick: wasm envoy ## a 1-round smoke run of the benchmark (results under bench/.run/, README untouched)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt

@@ -42,7 +42,8 @@ from procs import Processes, cpu_seconds, free_port, http_get, run_pinned  # noq
 from variants import BY_NAME, VARIANTS, candidate_variants, probe_variants  # noqa: E402
 import envoy_configs  # noqa: E402
 
-EXTRAS = [("Host call prices (probe filter, this Envoy)", BENCH / "hostcall-prices.md"),
+EXTRAS = [("Proxy instructions per request (callgrind)", BENCH / "instructions.md"),
+          ("Host call prices (probe filter, this Envoy)", BENCH / "hostcall-prices.md"),
           ("Host calls per request (hoptrace-shim)", BENCH / "shim-hostcalls.txt"),
           ("Native core costs (criterion)", BENCH / "criterion.txt"),
           ("Notes", BENCH / "notes.md")]

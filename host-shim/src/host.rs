@@ -105,6 +105,9 @@ pub struct Host {
     store: Store<StoreData>,
     exports: Exports,
     fuel_per_callback: u64,
+    /// Fuel the guest burned in callbacks since load: wasmtime charges about one unit per wasm
+    /// instruction, so this counts the module's own work, free of timing noise.
+    guest_fuel: u64,
     failed: Option<String>,
     configured: bool,
 }
@@ -176,6 +179,7 @@ impl Host {
             store,
             exports,
             fuel_per_callback: options.fuel_per_callback,
+            guest_fuel: 0,
             failed: None,
             configured: false,
         };
@@ -253,6 +257,8 @@ impl Host {
         vm.effective_context = context_id;
         vm.accounting.begin(callback.name(), context_id);
         let result = func.call(&mut self.store, args);
+        let left = self.store.get_fuel().unwrap_or(0);
+        self.guest_fuel += self.fuel_per_callback.saturating_sub(left);
         let vm = &mut self.store.data_mut().vm;
         vm.callback = None;
         vm.effective_context = ROOT_CONTEXT_ID;
@@ -586,6 +592,11 @@ impl Host {
     /// Forgets the captured log lines.
     pub fn clear_logs(&mut self) {
         self.vm_mut().logs.clear();
+    }
+
+    /// Wasm instructions (wasmtime fuel) the guest ran in callbacks since load.
+    pub fn guest_instructions(&self) -> u64 {
+        self.guest_fuel
     }
 
     /// Host-call totals since load (or the last [`reset_host_calls`](Self::reset_host_calls)).

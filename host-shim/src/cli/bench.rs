@@ -23,8 +23,18 @@ struct Row {
     kind: &'static str,
     request_us: f64,
     request_calls: f64,
+    request_instructions: f64,
     export_us: f64,
     export_calls: f64,
+}
+
+/// What the requests of a row carry.
+#[derive(Clone, Copy)]
+enum Incoming {
+    /// A `traceparent` whose sampled flag is as given.
+    Context { sampled: bool },
+    /// No context (edge traffic): the filter starts a trace and decides itself.
+    Nothing,
 }
 
 /// The traceparent of request `i`: a fresh trace id, sampled flag as asked.
@@ -44,31 +54,37 @@ fn name(path: &Path) -> String {
     )
 }
 
-/// Runs `count` requests, flushing every [`FLUSH_EVERY`]; returns (request time, request host
-/// calls, flush time, flush host calls).
-fn drive(
-    host: &mut Host,
-    count: usize,
-    offset: usize,
-    sampled: bool,
-) -> Result<(Duration, u64, Duration, u64)> {
-    let (mut request_time, mut request_calls) = (Duration::ZERO, 0);
-    let (mut flush_time, mut flush_calls) = (Duration::ZERO, 0);
+/// Totals over the requests of a row.
+#[derive(Default)]
+struct Totals {
+    request_time: Duration,
+    request_calls: u64,
+    request_instructions: u64,
+    flush_time: Duration,
+    flush_calls: u64,
+}
+
+/// Runs `count` requests, flushing every [`FLUSH_EVERY`].
+fn drive(host: &mut Host, count: usize, offset: usize, incoming: Incoming) -> Result<Totals> {
+    let mut t = Totals::default();
     for i in 0..count {
-        let tp = traceparent(offset + i, sampled);
-        let headers = [
-            (":method", "GET"),
-            (":path", "/bench"),
-            (":authority", "example.com"),
-            (":scheme", "http"),
-            ("traceparent", tp.as_str()),
+        let mut headers = vec![
+            (":method", "GET".to_string()),
+            (":path", "/bench".to_string()),
+            (":authority", "example.com".to_string()),
+            (":scheme", "http".to_string()),
         ];
+        if let Incoming::Context { sampled } = incoming {
+            headers.push(("traceparent", traceparent(offset + i, sampled)));
+        }
+        let fuel_before = host.guest_instructions();
         let started = Instant::now();
-        let mut req = host.request(headers)?;
+        let mut req = host.request(headers.iter().map(|(k, v)| (*k, v.as_str())))?;
         req.respond(200, [("content-length", "0")])?;
         let report = req.end()?;
-        request_time += started.elapsed();
-        request_calls += report.total_host_calls();
+        t.request_time += started.elapsed();
+        t.request_instructions += host.guest_instructions() - fuel_before;
+        t.request_calls += report.total_host_calls();
         if (i + 1) % FLUSH_EVERY == 0 || i + 1 == count {
             let before = host.host_calls().total;
             let started = Instant::now();
@@ -76,11 +92,11 @@ fn drive(
             for callout in host.callouts() {
                 host.answer(callout.id, CalloutResponse::new(200))?;
             }
-            flush_time += started.elapsed();
-            flush_calls += host.host_calls().total - before;
+            t.flush_time += started.elapsed();
+            t.flush_calls += host.host_calls().total - before;
         }
     }
-    Ok((request_time, request_calls, flush_time, flush_calls))
+    Ok(t)
 }
 
 fn measure(path: &Path, config: &str, n: usize) -> Result<Vec<Row>> {
@@ -92,17 +108,22 @@ fn measure(path: &Path, config: &str, n: usize) -> Result<Vec<Row>> {
         .with_context(|| format!("loading {}", path.display()))?;
     let mut rows = Vec::new();
     let warmup = (n / 10).max(1);
-    for (kind, sampled) in [("unsampled", false), ("sampled", true)] {
-        drive(&mut host, warmup, 0, sampled)?;
-        let (rt, rc, ft, fc) = drive(&mut host, n, warmup, sampled)?;
+    for (kind, incoming) in [
+        ("unsampled", Incoming::Context { sampled: false }),
+        ("sampled", Incoming::Context { sampled: true }),
+        ("no context", Incoming::Nothing),
+    ] {
+        drive(&mut host, warmup, 0, incoming)?;
+        let t = drive(&mut host, n, warmup, incoming)?;
         let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
         rows.push(Row {
             module: name(path),
             kind,
-            request_us: per(rt),
-            request_calls: rc as f64 / n as f64,
-            export_us: per(ft),
-            export_calls: fc as f64 / n as f64,
+            request_us: per(t.request_time),
+            request_calls: t.request_calls as f64 / n as f64,
+            request_instructions: t.request_instructions as f64 / n as f64,
+            export_us: per(t.flush_time),
+            export_calls: t.flush_calls as f64 / n as f64,
         });
     }
     Ok(rows)
@@ -129,16 +150,28 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     );
     println!(
-        "{:<24} {:<10} {:>11} {:>15} {:>13} {:>17}",
-        "module", "requests", "µs/request", "host calls/req", "export µs/req", "export calls/req"
+        "{:<24} {:<10} {:>11} {:>15} {:>16} {:>13} {:>17}",
+        "module",
+        "requests",
+        "µs/request",
+        "host calls/req",
+        "wasm instr./req",
+        "export µs/req",
+        "export calls/req"
     );
     for r in &rows {
         println!(
-            "{:<24} {:<10} {:>11.2} {:>15.2} {:>13.2} {:>17.2}",
-            r.module, r.kind, r.request_us, r.request_calls, r.export_us, r.export_calls
+            "{:<24} {:<10} {:>11.2} {:>15.2} {:>16.0} {:>13.2} {:>17.2}",
+            r.module,
+            r.kind,
+            r.request_us,
+            r.request_calls,
+            r.request_instructions,
+            r.export_us,
+            r.export_calls
         );
     }
-    if let [base_u, base_s, u, s] = rows.as_slice() {
+    if let [base_u, base_s, _, u, s, _] = rows.as_slice() {
         println!(
             "overhead vs {}: unsampled {:+.2} µs and {:+.2} host calls per request; sampled {:+.2} µs and {:+.2} host calls (+{:.2} µs, {:.2} calls exporting)",
             base_u.module,

@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Proxy instructions per request under callgrind: the benchmark's noise-free companion.
+
+On a shared 2-core machine a proxy's CPU time per request moves by ±25 % from one run to the next,
+so differences of a few µs between variants drown. The instructions a proxy executes per request do
+not: this runs each variant's Envoy (the same bootstrap `bench/run.py` uses) under
+`valgrind --tool=callgrind` with instrumentation off, warms it up, switches counting on for a fixed
+number of sequential requests over one keep-alive connection (and the ticks and export callouts that
+fall in that window), and divides. Counted are the proxy's user-space instructions: Envoy's C++, V8's
+runtime and the JIT-compiled wasm alike; kernel work (sockets, the exporters' POSTs) is not, so this
+complements the CPU-time tables rather than replacing them.
+
+    .venv/bin/python bench/instructions.py                        # the benchmark's main variants
+    .venv/bin/python bench/instructions.py --probe                # host-call prices in instructions
+    .venv/bin/python bench/instructions.py --candidate lean=/tmp/hoptrace.wasm
+
+Writes bench/instructions.md (or --out). Needs valgrind (`make bench` installs it).
+"""
+
+import argparse
+import datetime
+import glob
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import run  # noqa: E402
+from procs import Processes, free_port  # noqa: E402
+from variants import BY_NAME, candidate_variants, probe_variants  # noqa: E402
+
+MAIN_VARIANTS = ("baseline", "native100_upstream", "native1", "floor_noop", "floor_rewrite",
+                 "hoptrace100", "hoptrace1")
+PROBE_OPS = ("clock", "header_absent", "header_set", "header_present", "header_pairs", "property")
+PROBE_CALLS = 10
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--variants", help="comma-separated subset of the main variants")
+    p.add_argument("--candidate", action="append", default=[], metavar="LABEL=WASM",
+                   help="also count hoptrace100 and hoptrace1 from another .wasm build")
+    p.add_argument("--probe", action="store_true",
+                   help=f"price host calls instead: the probe filter making {PROBE_CALLS} calls of "
+                        "each kind per request, against its no-call build")
+    p.add_argument("--requests", type=int, default=1000, help="counted requests per variant")
+    p.add_argument("--warmup", type=int, default=200, help="uncounted requests before counting")
+    p.add_argument("--envoy")
+    p.add_argument("--wasm-dir", default=os.environ.get(
+        "HOPTRACE_WASM_DIR", str(REPO / "target" / "wasm32-wasip1" / "release")))
+    p.add_argument("--out", help="default bench/instructions.md (bench/hostcall-instructions.md "
+                                 "with --probe)")
+    return p.parse_args()
+
+
+def send(port, n):
+    """`n` sequential GETs on one keep-alive connection; every answer must be a 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        for _ in range(n):
+            conn.request("GET", "/")
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"status {resp.status}")
+    finally:
+        conn.close()
+
+
+def callgrind_total(prefix):
+    """Instructions in the dumps callgrind wrote for `prefix` (the counted window)."""
+    total = 0
+    for path in glob.glob(f"{prefix}*"):
+        with open(path, errors="replace") as f:
+            for line in f:
+                if line.startswith(("summary:", "totals:")):
+                    total = max(total, int(line.split()[1]))
+    return total
+
+
+class Counter:
+    """The sink, the upstream, and one variant at a time under callgrind."""
+
+    def __init__(self, args, envoy, run_dir):
+        self.args = args
+        self.envoy = envoy
+        self.run_dir = run_dir
+        self.bench = run.Bench(argparse.Namespace(load_core=1, proxy_core=0, wasm_dir=args.wasm_dir),
+                               envoy, None, run_dir)
+        self.procs = self.bench.procs
+
+    def count(self, v):
+        port, admin = free_port(), free_port()
+        bootstrap = v.bootstrap(port, admin, self.bench.upstream_port, self.bench.sinks[v.name],
+                                self.args.wasm_dir)
+        cfg = self.run_dir / f"{v.name}.yaml"
+        cfg.write_text(json.dumps(bootstrap, indent=1))
+        prefix = self.run_dir / f"{v.name}.callgrind"
+        started = time.monotonic()
+        self.procs.start(v.name, ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                                  "--smc-check=all", f"--callgrind-out-file={prefix}", self.envoy,
+                                  "-c", str(cfg), "--concurrency", "1", "--disable-hot-restart",
+                                  "--log-level", "warn"], 0)
+        try:
+            self.procs.wait_http(v.name, f"http://127.0.0.1:{admin}/ready", timeout=600)
+            pid = str(self.procs.pid(v.name))
+            send(port, self.args.warmup)
+            # Past the first ticks and exports: count steady state.
+            time.sleep(1.0)
+            subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
+            send(port, self.args.requests)
+            # The batches those requests filled leave on the next ticks; count them too.
+            time.sleep(1.5)
+            subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
+            subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
+            sink = self.bench.sink_stats(v.name)
+        finally:
+            self.procs.stop(v.name)
+        per_request = callgrind_total(prefix) / self.args.requests
+        seconds = time.monotonic() - started
+        print(f"instructions: {v.name:<24} {per_request:>10,.0f} per request "
+              f"({sink['spans']} spans at the sink; {seconds:.0f} s)", flush=True)
+        return per_request
+
+
+def table(counts, baseline, what):
+    out = ["| variant | what | instructions per request | Δ vs baseline |", "|---|---|---:|---:|"]
+    for name, n in counts.items():
+        out.append(f"| {name} | {what.get(name, '')} | {n:,.0f} | {n - baseline:+,.0f} |")
+    return out
+
+
+def main_md(meta, counts, what):
+    base = counts["baseline"]
+
+    def delta(name):
+        return counts[name] - base if name in counts else None
+
+    out = header(meta) + [
+        "Each variant's Envoy runs under `valgrind --tool=callgrind` (one at a time, same bootstrap "
+        f"as the timed run); after {meta['warmup']} uncounted requests, counting covers "
+        f"{meta['requests']} sequential GETs on one keep-alive connection plus the ticks and export "
+        "callouts of the next 1.5 s. User-space instructions of the whole proxy process (Envoy, V8, "
+        "the JIT-compiled wasm); kernel work is not counted. Deterministic to well under 1 %, so "
+        "differences of a few hundred instructions are real.", "",
+        *table(counts, base, what), ""]
+    lines = []
+    h100, nat = delta("hoptrace100"), delta("native100_upstream")
+    if h100 is not None and nat:
+        lines.append(f"- hoptrace100 / native100_upstream overhead: {h100:+,.0f} / {nat:+,.0f} = "
+                     f"**{h100 / nat:.2f}×** (CPU-time target: ≤ 0.6×)")
+    h1, rw = delta("hoptrace1"), delta("floor_rewrite")
+    if h1 is not None and rw is not None:
+        lines.append(f"- hoptrace1 overhead {h1:+,.0f} against floor_rewrite {rw:+,.0f}: "
+                     f"{h1 - rw:+,.0f} instructions per request")
+    for name in counts:
+        if "@" in name:
+            base_name = name.split("@")[0]
+            if base_name in counts:
+                lines.append(f"- {name}: {counts[name] - counts[base_name]:+,.0f} against {base_name}")
+    return "\n".join(out + lines) + "\n"
+
+
+def probe_md(meta, counts):
+    noop = counts["probe_noop"]
+    out = header(meta) + [
+        f"The probe filter (`filter/probe`) makes {PROBE_CALLS} calls of one kind per request; each "
+        "kind is its own Envoy under callgrind. A call's price is the proxy's instructions per "
+        f"request minus those of the probe making no call, divided by {PROBE_CALLS}.", "",
+        "| call | instructions per call |", "|---|---:|"]
+    for name, n in counts.items():
+        if name not in ("baseline", "probe_noop"):
+            out.append(f"| {name.removeprefix('probe_')} | {(n - noop) / PROBE_CALLS:,.0f} |")
+    out += ["", f"The probe making no call: {noop - counts['baseline']:+,.0f} instructions per request "
+            "over no filter (the callbacks every SDK-built module receives)."]
+    return "\n".join(out) + "\n"
+
+
+def header(meta):
+    title = "Host call prices in instructions" if meta["probe"] else "Proxy instructions per request"
+    return [f"# {title} (callgrind)", "",
+            f"Written by `bench/instructions.py`, not by hand. Command: `{meta['command']}`  ",
+            f"Date: {meta['date']}  ", f"Envoy: {meta['envoy_version']}  ",
+            f"valgrind: {meta['valgrind']}", ""]
+
+
+def main():
+    args = parse_args()
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise SystemExit("instructions: needs valgrind (apt-get install -y valgrind)")
+    if args.probe:
+        variants = [BY_NAME["baseline"], *probe_variants(PROBE_CALLS, {f"probe_{op}" for op in PROBE_OPS})]
+    else:
+        names = MAIN_VARIANTS if not args.variants else ["baseline", *args.variants.split(",")]
+        variants = [BY_NAME[n] for n in dict.fromkeys(names)]
+        for spec in args.candidate:
+            label, _, path = spec.partition("=")
+            variants += candidate_variants(label, path)
+    envoy = run.locate_envoy(args.envoy)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = BENCH / ".run" / f"instructions-{stamp}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else BENCH / (
+        "hostcall-instructions.md" if args.probe else "instructions.md")
+
+    def on_signal(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, on_signal)
+
+    counter = Counter(args, envoy, run_dir)
+    counts = {}
+    started = time.monotonic()
+    try:
+        counter.bench.start_sink(variants)
+        counter.bench.start_upstream()
+        for v in variants:
+            if v.wasm and v.wasm_path(args.wasm_dir) is None:
+                print(f"instructions: SKIP {v.name}: no {v.wasm[0]} in {args.wasm_dir}")
+                continue
+            counts[v.name] = counter.count(v)
+    finally:
+        counter.procs.stop_all()
+    meta = {
+        "command": " ".join([os.path.relpath(sys.executable, REPO) if sys.executable.startswith(str(REPO))
+                             else sys.executable, os.path.relpath(__file__, REPO), *sys.argv[1:]]),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "envoy_version": run.envoy_version(envoy),
+        "valgrind": run.version_of(["valgrind", "--version"]),
+        "requests": args.requests, "warmup": args.warmup, "probe": args.probe,
+    }
+    what = {v.name: v.what for v in variants}
+    out.write_text(probe_md(meta, counts) if args.probe else main_md(meta, counts, what))
+    print(f"instructions: wrote {out} ({time.monotonic() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
