@@ -13,7 +13,6 @@ use proxy_wasm::types::LogLevel;
 /// answers it as expected, the property reads otherwise.
 pub struct StreamEndReader {
     query: StreamEndQuery,
-    with_direction: bool,
     /// The compiled list; `None` without CEL, or after an answer we could not use.
     token: Option<u32>,
 }
@@ -30,11 +29,7 @@ impl StreamEndReader {
                 "hoptrace: the host has no CEL expressions; stream-end facts are read one property at a time",
             );
         }
-        StreamEndReader {
-            query,
-            with_direction,
-            token,
-        }
+        StreamEndReader { query, token }
     }
 
     /// Fill the stream-end facts; the listener direction when it was asked for, else unspecified.
@@ -64,7 +59,7 @@ impl StreamEndReader {
         }
         complete_request(req);
         response(resp);
-        if self.with_direction {
+        if self.query.with_direction() {
             direction()
         } else {
             ListenerDirection::Unspecified

@@ -124,6 +124,11 @@ impl StreamEndQuery {
         StreamEndQuery { with_direction }
     }
 
+    /// Whether the list reads the listener direction.
+    pub fn with_direction(&self) -> bool {
+        self.with_direction
+    }
+
     fn elements(&self) -> impl Iterator<Item = &'static Element> {
         ELEMENTS
             .iter()
