@@ -10,6 +10,7 @@ use crate::ids::{IdGenerator, SpanId, TraceFlags, TraceId};
 use crate::propagation::{
     b3_multi_headers, b3_single_header, extract_b3, extract_jaeger, parse_traceparent,
     parse_tracestate, ExtractedContext, HeaderLines, OtState, TraceParent, TraceState,
+    TraceparentValue,
 };
 use crate::sampler::{ParentContext, Sampler, SamplingInput};
 use crate::span::{LinkedContext, SpanContextIds, SpanPlan};
@@ -17,13 +18,26 @@ use crate::span::{LinkedContext, SpanContextIds, SpanPlan};
 /// The tracestate key of OpenTelemetry's own member (`th`, `rv` sub-keys).
 const OT_KEY: &str = "ot";
 
-/// Header edits for the upstream request, in the order to apply them.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Header edits for the upstream request: the sets (see [`HeaderEdits::sets`]), then the removals.
+///
+/// The `traceparent` every request sends is kept inline, so an unsampled request that only needs
+/// it allocates nothing here.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderEdits {
-    /// Set (replacing every existing line of) these headers.
+    /// The `traceparent` to send upstream: always set, before the others.
+    pub traceparent: TraceparentValue,
+    /// Further headers to set (replacing every existing line of each), in order.
     pub set: Vec<(&'static str, String)>,
     /// Remove every line of these headers.
     pub remove: Vec<&'static str>,
+}
+
+impl HeaderEdits {
+    /// Every header to set, `traceparent` first, in the order to apply them.
+    pub fn sets(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        std::iter::once(("traceparent", self.traceparent.as_str()))
+            .chain(self.set.iter().map(|(name, value)| (*name, value.as_str())))
+    }
 }
 
 /// Where the hop's trace context came from.
@@ -284,13 +298,16 @@ impl Tracer {
         ctx: &HopContext,
         context_changed: bool,
     ) -> HeaderEdits {
-        let mut edits = HeaderEdits::default();
         let tp = TraceParent {
             trace_id: ctx.trace_id,
             parent_id: ctx.upstream_span,
             flags: ctx.flags,
         };
-        edits.set.push(("traceparent", tp.to_header()));
+        let mut edits = HeaderEdits {
+            traceparent: tp.to_header_value(),
+            set: Vec::new(),
+            remove: Vec::new(),
+        };
 
         let ts_lines = headers.lines("tracestate");
         match &ctx.tracestate {

@@ -3,8 +3,7 @@
 //! Ids are fixed-size byte arrays so they cost nothing to copy; hex parsing is strict (lower-case only,
 //! as W3C Trace Context requires) and never panics on odd input.
 
-use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
+use crate::random::Xoshiro256PlusPlus;
 use std::fmt;
 
 /// A 128-bit W3C trace id. The all-zero value is invalid on the wire.
@@ -162,7 +161,7 @@ pub fn push_lower_hex(out: &mut String, bytes: &[u8]) {
 }
 
 /// The lower-case hex digit of a nibble (`0..16`).
-fn hex_digit(nibble: u8) -> u8 {
+pub(crate) fn hex_digit(nibble: u8) -> u8 {
     HEX.get(usize::from(nibble & 0x0f)).copied().unwrap_or(b'0')
 }
 
@@ -192,30 +191,31 @@ pub fn decode_lower_hex(s: &[u8], out: &mut [u8]) -> bool {
     true
 }
 
-/// Makes new trace and span ids: a ChaCha8 generator seeded once (from the host's randomness in the
-/// plugin, from a fixed seed in tests). Never returns an all-zero id.
+/// Makes new trace and span ids: a [`Xoshiro256PlusPlus`] generator seeded once (from the host's
+/// randomness in the plugin, from a fixed seed in tests). Never returns an all-zero id.
 pub struct IdGenerator {
-    rng: ChaCha8Rng,
+    rng: Xoshiro256PlusPlus,
 }
 
 impl IdGenerator {
     /// A generator from a 32-byte seed (the plugin passes bytes from `getrandom`).
     pub fn from_seed(seed: [u8; 32]) -> Self {
         IdGenerator {
-            rng: ChaCha8Rng::from_seed(seed),
+            rng: Xoshiro256PlusPlus::from_seed(seed),
         }
     }
     /// A reproducible generator for tests.
     pub fn seeded(seed: u64) -> Self {
         IdGenerator {
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
         }
     }
     /// A new random, valid trace id (all 128 bits random, so the W3C random flag may be set).
     pub fn trace_id(&mut self) -> TraceId {
         loop {
             let mut b = [0u8; 16];
-            self.rng.fill_bytes(&mut b);
+            b[..8].copy_from_slice(&self.rng.next_u64().to_be_bytes());
+            b[8..].copy_from_slice(&self.rng.next_u64().to_be_bytes());
             let id = TraceId(b);
             if id.is_valid() {
                 return id;

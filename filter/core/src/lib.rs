@@ -10,5 +10,6 @@ pub mod ids;
 pub mod otlp;
 pub mod pipeline;
 pub mod propagation;
+pub mod random;
 pub mod sampler;
 pub mod span;

@@ -25,7 +25,7 @@ fn apply(request: &[(String, String)], edits: &HeaderEdits) -> Vec<(String, Vec<
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.clone().into_bytes()))
         .collect();
-    for (name, value) in &edits.set {
+    for (name, value) in edits.sets() {
         let mut seen = false;
         lines.retain_mut(|(k, v)| {
             if k != name {
@@ -35,11 +35,11 @@ fn apply(request: &[(String, String)], edits: &HeaderEdits) -> Vec<(String, Vec<
                 return false;
             }
             seen = true;
-            *v = value.clone().into_bytes();
+            *v = value.as_bytes().to_vec();
             true
         });
         if !seen {
-            lines.push(((*name).to_owned(), value.clone().into_bytes()));
+            lines.push((name.to_owned(), value.as_bytes().to_vec()));
         }
     }
     for name in &edits.remove {

@@ -19,11 +19,7 @@ fn hop(t: &mut Tracer, headers: &[(&str, &str)]) -> Hop {
 }
 
 fn set<'a>(h: &'a Hop, name: &str) -> Option<&'a str> {
-    h.edits
-        .set
-        .iter()
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.as_str())
+    h.edits.sets().find(|(k, _)| *k == name).map(|(_, v)| v)
 }
 
 const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

@@ -83,7 +83,7 @@ impl HttpContext for HoptraceStream {
                 response,
             }));
         }
-        for (name, value) in &hop.edits.set {
+        for (name, value) in hop.edits.sets() {
             host::set_request_header(name, value);
         }
         for name in &hop.edits.remove {

@@ -28,5 +28,5 @@ pub use headers::HeaderLines;
 pub use jaeger::{extract_jaeger, parse_uber_trace_id, uber_trace_id_header};
 pub use ot::{threshold_from_hex, threshold_to_hex, OtState, OT_KEY};
 pub use read_plan::HeaderReadPlan;
-pub use traceparent::{parse_traceparent, TraceParent};
+pub use traceparent::{parse_traceparent, TraceParent, TraceparentValue};
 pub use tracestate::{parse_tracestate, TraceState};

@@ -28,15 +28,54 @@ impl TraceParent {
     /// Only the flags this version defines (sampled, random) are written; the others are reserved
     /// and must be sent as zero, which matters when the input came with a future version.
     pub fn to_header(&self) -> String {
-        let mut s = String::with_capacity(V00_LEN);
-        s.push_str("00-");
-        crate::ids::push_lower_hex(&mut s, &self.trace_id.0);
-        s.push('-');
-        crate::ids::push_lower_hex(&mut s, &self.parent_id.0);
-        s.push('-');
+        self.to_header_value().as_str().to_owned()
+    }
+
+    /// [`TraceParent::to_header`] without allocating: what every request sends upstream.
+    pub fn to_header_value(&self) -> TraceparentValue {
+        let mut out = [b'-'; V00_LEN];
+        let (version, rest) = out.split_at_mut(2);
+        version.copy_from_slice(b"00");
+        let (trace_id, rest) = rest.split_at_mut(1).1.split_at_mut(32);
+        let (parent_id, rest) = rest.split_at_mut(1).1.split_at_mut(16);
+        let flags = rest.split_at_mut(1).1;
+        write_lower_hex(trace_id, &self.trace_id.0);
+        write_lower_hex(parent_id, &self.parent_id.0);
         let known = self.flags.0 & (TraceFlags::SAMPLED | TraceFlags::RANDOM);
-        crate::ids::push_lower_hex(&mut s, &[known]);
-        s
+        write_lower_hex(flags, &[known]);
+        TraceparentValue(out)
+    }
+}
+
+/// A formatted version-00 `traceparent`, 55 ASCII bytes kept inline.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TraceparentValue([u8; V00_LEN]);
+
+impl TraceparentValue {
+    /// The header value.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits and dashes are ever written, so this never falls back.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+    /// The header value as bytes (what the host call takes).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for TraceparentValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Write the lower-case hex of `bytes` into `out` (two digits per byte).
+fn write_lower_hex(out: &mut [u8], bytes: &[u8]) {
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        if let [hi, lo] = pair {
+            *hi = crate::ids::hex_digit(b >> 4);
+            *lo = crate::ids::hex_digit(b & 0x0f);
+        }
     }
 }
 
