@@ -93,6 +93,22 @@ impl Pipeline {
             .collect()
     }
 
+    /// Whether the spans of a hop finished now would all be dropped because the export queue is
+    /// full (a collector that is down or refusing). The plugin then skips reading the stream-end
+    /// facts and building spans that could only be thrown away, and calls
+    /// [`Pipeline::drop_finished`] so that they are still counted.
+    pub fn queue_full(&self) -> bool {
+        self.exporter.queue_full()
+    }
+
+    /// Count the spans of a hop finished while [`Pipeline::queue_full`] as dropped (`queue_full`),
+    /// without building them. Returns how many.
+    pub fn drop_finished(&mut self, direction: ListenerDirection, now_ns: u64) -> usize {
+        let spans = plan_spans(self.tracer.settings().span_kind, direction).span_count();
+        self.exporter.drop_queue_full(spans, now_ns);
+        spans
+    }
+
     /// Export requests due now (from `on_tick`).
     pub fn poll(&mut self, now_ns: u64) -> Vec<ExportRequest> {
         self.exporter.poll(now_ns)
@@ -130,5 +146,37 @@ mod tests {
             let p = pipeline(&format!(r#"{{"span_kind":"{kind}"}}"#));
             assert!(!p.needs_listener_direction(), "{kind}");
         }
+    }
+
+    fn metric(p: &Pipeline, name: &str) -> u64 {
+        p.metric_values()
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, _, v)| *v)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_full_queue_counts_finished_spans_without_building_them() {
+        let mut p = pipeline(
+            r#"{"sampler":"always_on","span_kind":"auto",
+                "batch":{"max_queue_size":3,"max_export_batch_size":3}}"#,
+        );
+        let none: Vec<(&str, &[u8])> = Vec::new();
+        let hop = p.start(&HeaderLines::new(&none), 0);
+        let (req, resp) = (RequestFacts::default(), ResponseFacts::default());
+        // A gateway hop makes two spans: the first fits, the second would make the queue full.
+        assert!(!p.queue_full());
+        p.finish(&hop.context, ListenerDirection::Unspecified, &req, &resp, 1);
+        assert!(!p.queue_full());
+        let results = p.finish(&hop.context, ListenerDirection::Unspecified, &req, &resp, 2);
+        assert_eq!(results, [Ok(()), Err(DropReason::QueueFull)]);
+        assert!(p.queue_full());
+
+        assert_eq!(p.drop_finished(ListenerDirection::Unspecified, 3), 2);
+        assert_eq!(p.drop_finished(ListenerDirection::Inbound, 4), 1);
+        assert_eq!(metric(&p, "hoptrace.spans.dropped.queue_full"), 4);
+        assert_eq!(metric(&p, "hoptrace.spans.sampled"), 7);
+        assert_eq!(metric(&p, "hoptrace.queue.spans"), 3);
     }
 }

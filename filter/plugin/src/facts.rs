@@ -59,6 +59,12 @@ impl StreamEndReader {
         }
         complete_request(req);
         response(resp);
+        self.direction_only()
+    }
+
+    /// Only the listener direction (when it was asked for, else unspecified): what a hop whose spans
+    /// will be dropped still needs, to count them.
+    pub fn direction_only(&self) -> ListenerDirection {
         if self.query.with_direction() {
             direction()
         } else {

@@ -127,6 +127,13 @@ impl HttpContext for HoptraceStream {
             return;
         };
         if let Some(state) = guard.as_mut() {
+            if state.pipeline.queue_full() {
+                // A collector that is down must not make requests dearer: spans that can only be
+                // dropped are counted, not read from the host and built.
+                let direction = state.stream_end.direction_only();
+                state.pipeline.drop_finished(direction, now);
+                return;
+            }
             let direction = state.stream_end.read(&mut rec.request, &mut rec.response);
             state
                 .pipeline

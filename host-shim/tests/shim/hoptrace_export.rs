@@ -350,10 +350,22 @@ fn a_full_queue_drops_new_spans_and_counts_them() {
     traffic(&mut host, 3);
     let a = tick(&mut host, "queue full");
     assert_eq!((a.sampled, a.queue_full, a.queue_spans), (7, 3, 4));
+    // A span that can only be dropped is not built: at stream end the filter reads the clock and
+    // the listener direction (to count its spans), not the other stream-end facts.
+    let (while_full, by_function) = cost(&mut host, &[], 200);
+    assert_eq!(
+        while_full.host_calls_in("proxy_on_log"),
+        2,
+        "{by_function:?}"
+    );
     host.answer(callout.id, CalloutResponse::new(200)).unwrap();
-    traffic(&mut host, 1);
+    let (with_room, _) = cost(&mut host, &[], 200);
+    assert!(with_room.host_calls_in("proxy_on_log") > 2);
     let a = tick(&mut host, "room again");
-    assert_eq!((a.exported, a.queue_full, a.queue_spans), (4, 3, 1));
+    assert_eq!(
+        (a.sampled, a.exported, a.queue_full, a.queue_spans),
+        (9, 4, 4, 1)
+    );
 }
 
 /// One request's report and the host calls it made by function (no tick runs meanwhile).

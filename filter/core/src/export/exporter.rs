@@ -150,10 +150,10 @@ impl Exporter {
 
     /// Offer one encoded span. A full queue drops the new span, never an older one.
     pub fn enqueue(&mut self, encoded_span: Vec<u8>, now_ns: u64) -> Result<(), DropReason> {
-        self.counters.spans_sampled += 1;
         let len = encoded_span.len();
         let max_bytes = self.batch.max_queue_bytes;
         if len > max_bytes || len > MAX_SPAN_BYTES {
+            self.counters.spans_sampled += 1;
             self.counters.dropped_too_large += 1;
             let limit = max_bytes.min(MAX_SPAN_BYTES);
             self.log("too_large", now_ns, || {
@@ -161,20 +161,34 @@ impl Exporter {
             });
             return Err(DropReason::TooLarge);
         }
-        let (spans, bytes) = (self.queue_spans(), self.queue_bytes());
-        if spans >= self.batch.max_queue_size || bytes + len > max_bytes {
-            self.counters.dropped_queue_full += 1;
-            self.log("queue_full", now_ns, || {
-                format!("span dropped: queue holds {spans} spans, {bytes} bytes")
-            });
+        if self.queue_full() || self.queue_bytes() + len > max_bytes {
+            self.drop_queue_full(1, now_ns);
             return Err(DropReason::QueueFull);
         }
+        self.counters.spans_sampled += 1;
         self.queued_bytes += len;
         self.queue.push_back(Queued {
             bytes: encoded_span,
             enqueued_ns: now_ns,
         });
         Ok(())
+    }
+
+    /// Whether the queue holds `max_queue_size` spans, so that any span offered now is dropped.
+    pub fn queue_full(&self) -> bool {
+        self.queue_spans() >= self.batch.max_queue_size
+    }
+
+    /// Count `spans` sampled spans as dropped for a full queue without their being offered: the
+    /// caller saw [`Exporter::queue_full`] and skipped building them.
+    pub fn drop_queue_full(&mut self, spans: usize, now_ns: u64) {
+        let count = spans as u64;
+        self.counters.spans_sampled += count;
+        self.counters.dropped_queue_full += count;
+        let (held, bytes) = (self.queue_spans(), self.queue_bytes());
+        self.log("queue_full", now_ns, || {
+            format!("span dropped: queue holds {held} spans, {bytes} bytes")
+        });
     }
 
     /// Called on every tick: the callouts to dispatch now. Sends due retries, then new batches while

@@ -48,6 +48,10 @@ impl SpanPlan {
     pub fn has_client(self) -> bool {
         matches!(self, SpanPlan::Client | SpanPlan::ServerAndClient)
     }
+    /// How many spans are made.
+    pub fn span_count(self) -> usize {
+        usize::from(self.has_server()) + usize::from(self.has_client())
+    }
 }
 
 /// Decide the spans for `setting` on a listener with `direction`.
