@@ -27,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -54,6 +55,8 @@ def parse_args():
                         "each kind per request, against its no-call build")
     p.add_argument("--requests", type=int, default=1000, help="counted requests per variant")
     p.add_argument("--warmup", type=int, default=200, help="uncounted requests before counting")
+    p.add_argument("--connections", type=int, default=1,
+                   help="keep-alive connections sending in parallel (default 1: sequential)")
     p.add_argument("--envoy")
     p.add_argument("--wasm-dir", default=os.environ.get(
         "HOPTRACE_WASM_DIR", str(REPO / "target" / "wasm32-wasip1" / "release")))
@@ -74,6 +77,30 @@ def send(port, n):
                 raise RuntimeError(f"status {resp.status}")
     finally:
         conn.close()
+
+
+def send_concurrently(port, n, connections):
+    """`n` GETs spread over `connections` keep-alive connections in parallel (as wrk keeps several
+    requests in the proxy at once, which changes how its work is batched)."""
+    if connections <= 1:
+        send(port, n)
+        return
+    errors = []
+
+    def worker(count):
+        try:
+            send(port, count)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    share = [n // connections + (1 if i < n % connections else 0) for i in range(connections)]
+    threads = [threading.Thread(target=worker, args=(c,)) for c in share]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} connection(s) failed: {errors[0]}")
 
 
 def callgrind_total(prefix):
@@ -113,11 +140,11 @@ class Counter:
         try:
             self.procs.wait_http(v.name, f"http://127.0.0.1:{admin}/ready", timeout=600)
             pid = str(self.procs.pid(v.name))
-            send(port, self.args.warmup)
+            send_concurrently(port, self.args.warmup, self.args.connections)
             # Past the first ticks and exports: count steady state.
             time.sleep(1.0)
             subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
-            send(port, self.args.requests)
+            send_concurrently(port, self.args.requests, self.args.connections)
             # The batches those requests filled leave on the next ticks; count them too.
             time.sleep(1.5)
             subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)

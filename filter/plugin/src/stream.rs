@@ -45,24 +45,24 @@ impl HttpContext for HoptraceStream {
         };
         // Every context line is needed, but when lookups find no context the map can wait until
         // a sampled request needs its other headers (see `HeaderReadPlan`).
-        let lookup = state.read_plan.lookup_first();
-        let map = if lookup {
-            let traceparent = host::request_header("traceparent").is_some();
-            state.read_plan.observe(traceparent);
+        let map = if state.read_plan.lookup_first() {
             // A tracestate without a traceparent must be removed: the map says how many lines.
-            let needed = traceparent || host::request_header("tracestate").is_some();
+            let needed = host::request_header("traceparent").is_some()
+                || host::request_header("tracestate").is_some();
             needed.then(host::request_header_map)
         } else {
             Some(host::request_header_map())
         };
         let decided_on = map.as_deref().map(pairs::decode).unwrap_or_default();
-        if !lookup {
-            let traceparent = decided_on.iter().any(|(name, _)| *name == "traceparent");
-            state.read_plan.observe(traceparent);
-        }
         let hop = state
             .pipeline
             .start(&HeaderLines::new(&decided_on), state.tick_ns);
+        let carried_context = decided_on
+            .iter()
+            .any(|(name, _)| *name == "traceparent" || *name == "tracestate");
+        state
+            .read_plan
+            .observe(carried_context || hop.context.sampled());
         if hop.context.sampled() {
             // Read before the edits below, so the span sees the request as it arrived.
             let late_map = map.is_none().then(host::request_header_map);

@@ -437,7 +437,7 @@ fn host_calls_per_unsampled_and_sampled_request() {
 }
 
 #[test]
-fn requests_without_a_context_are_decided_on_two_empty_lookups() {
+fn requests_without_a_context_are_decided_on_two_empty_lookups_unless_most_are_sampled() {
     let mut host = load(r#"{"sampler":"always_off"}"#);
     tick(&mut host, "warm-up");
     // Edge traffic: no context, so the filter looks up traceparent and tracestate, finds neither,
@@ -466,6 +466,18 @@ fn requests_without_a_context_are_decided_on_two_empty_lookups() {
     assert_eq!(
         report.total_host_calls(),
         SAMPLED_HOST_CALLS + 3,
+        "{by_function:?}"
+    );
+    // When most requests are sampled, every one needs the map anyway: the lookups stop.
+    for _ in 0..64 {
+        cost(&mut host, &[], 200);
+    }
+    let (report, by_function) = cost(&mut host, &[], 200);
+    assert_eq!(by_function.get("proxy_get_header_map_value"), None);
+    assert_eq!(by_function.get("proxy_get_header_map_pairs"), Some(&1));
+    assert_eq!(
+        report.total_host_calls(),
+        SAMPLED_HOST_CALLS + 1,
         "{by_function:?}"
     );
 }

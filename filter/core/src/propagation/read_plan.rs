@@ -7,10 +7,11 @@
 //! nothing to extract, no stale `tracestate` to remove. Only W3C extraction allows that shortcut (B3
 //! and Jaeger have their own headers).
 //!
-//! Which order is cheaper depends on the traffic: at an edge most requests carry no context, inside a
-//! mesh almost all do, and then the lookup is wasted. [`HeaderReadPlan`] keeps a moving estimate of
-//! the share of requests with a `traceparent` and asks for the map first once that share passes one
-//! half. The decision is the same either way; only its cost changes.
+//! Which order is cheaper depends on the traffic. The map is needed anyway when a request carries a
+//! context (inside a mesh almost all do) or is sampled (at 100 % every request is): the lookups are
+//! then wasted. At an edge with a low ratio most requests need neither. [`HeaderReadPlan`] keeps a
+//! moving estimate of the share of requests that needed the map and asks for the map first once that
+//! share passes one half. The decision is the same either way; only its cost changes.
 
 use crate::config::{Propagator, Settings};
 
@@ -24,8 +25,8 @@ const SHIFT: u32 = 5;
 pub struct HeaderReadPlan {
     /// Whether the configured extract formats allow the lookup shortcut at all.
     lookup_allowed: bool,
-    /// Moving share of requests that carried a `traceparent`, scaled by [`ONE`].
-    with_context: u32,
+    /// Moving share of requests that needed the whole map, scaled by [`ONE`].
+    map_needed: u32,
 }
 
 impl HeaderReadPlan {
@@ -38,20 +39,21 @@ impl HeaderReadPlan {
             .all(|p| matches!(p, Propagator::TraceContext | Propagator::Baggage));
         HeaderReadPlan {
             lookup_allowed,
-            with_context: 0,
+            map_needed: 0,
         }
     }
 
     /// Look up `traceparent` (and `tracestate`) before deciding whether the whole map is needed.
     pub fn lookup_first(&self) -> bool {
-        self.lookup_allowed && self.with_context < ONE / 2
+        self.lookup_allowed && self.map_needed < ONE / 2
     }
 
-    /// Record whether a request carried a `traceparent`.
-    pub fn observe(&mut self, traceparent_present: bool) {
-        let decayed = self.with_context - (self.with_context >> SHIFT);
-        let added = if traceparent_present { ONE >> SHIFT } else { 0 };
-        self.with_context = (decayed + added).min(ONE);
+    /// Record whether a request needed the whole map: it carried a `traceparent` or `tracestate`,
+    /// or it was sampled (its span reads the other headers).
+    pub fn observe(&mut self, map_needed: bool) {
+        let decayed = self.map_needed - (self.map_needed >> SHIFT);
+        let added = if map_needed { ONE >> SHIFT } else { 0 };
+        self.map_needed = (decayed + added).min(ONE);
     }
 }
 
