@@ -205,8 +205,8 @@ mod tests {
     #[test]
     fn empty_and_extreme_values_match_prost() {
         let mut s = testdata::spans().remove(0);
-        s.trace_state.clear();
-        s.name.clear();
+        s.trace_state = "".into();
+        s.name = "".into();
         s.parent_span_id = None;
         s.flags = 0;
         s.start_time_unix_nano = 0;
@@ -222,7 +222,7 @@ mod tests {
         assert_eq!(encode_span(&s), proto::encode_span(&s));
     }
 
-    fn arb_attr() -> impl Strategy<Value = Attribute> {
+    fn arb_attr() -> impl Strategy<Value = Attribute<'static>> {
         prop_oneof![
             (".{0,20}", ".{0,200}").prop_map(|(k, v)| Attribute::str(k, v)),
             (".{0,20}", any::<i64>()).prop_map(|(k, v)| Attribute::int(k, v)),
@@ -244,9 +244,9 @@ mod tests {
                 trace_id: TraceId(tid),
                 span_id: SpanId(sid),
                 parent_span_id: parent.map(SpanId),
-                trace_state: state,
+                trace_state: state.into(),
                 flags,
-                name,
+                name: name.into(),
                 kind: if server { SpanKind::Server } else { SpanKind::Client },
                 start_time_unix_nano: start,
                 end_time_unix_nano: end,

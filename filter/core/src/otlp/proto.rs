@@ -63,14 +63,14 @@ pub fn into_proto(s: SpanRecord) -> Span {
                 code: StatusCode::Error as i32,
             }),
         },
-        trace_state: s.trace_state,
-        name: s.name,
+        trace_state: s.trace_state.into_owned(),
+        name: s.name.into_owned(),
     }
 }
 
 fn into_key_value(a: Attribute) -> KeyValue {
     let value = match a.value {
-        AttrValue::Str(s) => any_value::Value::StringValue(s),
+        AttrValue::Str(s) => any_value::Value::StringValue(s.into_owned()),
         AttrValue::Int(i) => any_value::Value::IntValue(i),
     };
     KeyValue {
@@ -82,7 +82,7 @@ fn into_key_value(a: Attribute) -> KeyValue {
 /// An attribute as an OTLP `KeyValue`.
 pub fn key_value(a: &Attribute) -> KeyValue {
     let value = match &a.value {
-        AttrValue::Str(s) => any_value::Value::StringValue(s.clone()),
+        AttrValue::Str(s) => any_value::Value::StringValue(s.to_string()),
         AttrValue::Int(i) => any_value::Value::IntValue(*i),
     };
     KeyValue {

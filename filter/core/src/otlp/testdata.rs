@@ -9,7 +9,7 @@ use crate::span::{
 use std::collections::BTreeMap;
 
 /// A gateway's SERVER + CLIENT pair for a failed request with a link, a quote and non-ASCII in it.
-pub fn spans() -> Vec<SpanRecord> {
+pub fn spans() -> Vec<SpanRecord<'static>> {
     let ctx = SpanContextIds {
         trace_id: TraceId::from_hex(b"4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
         parent_span_id: Some(SpanId::from_hex(b"00f067aa0ba902b7").unwrap()),
@@ -53,6 +53,9 @@ pub fn spans() -> Vec<SpanRecord> {
         &end,
         &SpanSettings::default(),
     )
+    .into_iter()
+    .map(SpanRecord::into_owned)
+    .collect()
 }
 
 /// A resource with Istio metadata.

@@ -96,13 +96,13 @@ impl SpanContextIds {
 }
 
 /// Build the spans `plan` asks for (SERVER first, then CLIENT).
-pub fn build_spans(
-    ctx: &SpanContextIds,
+pub fn build_spans<'a>(
+    ctx: &'a SpanContextIds,
     plan: SpanPlan,
-    req: &RequestFacts,
-    end: &ResponseFacts,
-    settings: &SpanSettings,
-) -> Vec<SpanRecord> {
+    req: &'a RequestFacts,
+    end: &'a ResponseFacts,
+    settings: &'a SpanSettings,
+) -> Vec<SpanRecord<'a>> {
     let common = Common::new(req, end, settings);
     let w3c = u32::from(ctx.flags.0);
     let remote_parent = |parent: Option<SpanId>| {
@@ -127,7 +127,7 @@ pub fn build_spans(
             trace_id: ctx.trace_id,
             span_id: ctx.server_span_id,
             parent_span_id: ctx.parent_span_id,
-            trace_state: ctx.trace_state.clone(),
+            trace_state: Cow::Borrowed(ctx.trace_state.as_str()),
             flags: remote_parent(ctx.parent_span_id),
             name: common.name.clone(),
             kind: SpanKind::Server,
@@ -168,7 +168,7 @@ pub fn build_spans(
             trace_id: ctx.trace_id,
             span_id: ctx.client_span_id,
             parent_span_id: parent,
-            trace_state: ctx.trace_state.clone(),
+            trace_state: Cow::Borrowed(ctx.trace_state.as_str()),
             flags,
             name: common.name.clone(),
             kind: SpanKind::Client,
@@ -194,7 +194,7 @@ struct Common<'a> {
     query: Option<Cow<'a, str>>,
     server_host: &'a str,
     server_port: Option<u16>,
-    name: String,
+    name: Cow<'a, str>,
 }
 
 impl<'a> Common<'a> {
@@ -211,14 +211,14 @@ impl<'a> Common<'a> {
         let (server_host, port) = sc::split_host_port(&req.authority);
         let server_port = port.or_else(|| sc::default_port(&req.scheme));
         let name = if end.route_name.is_empty() {
-            method.span_name_part().to_owned()
+            Cow::Borrowed(method.span_name_part())
         } else {
             let m = method.span_name_part();
             let mut n = String::with_capacity(m.len() + 1 + end.route_name.len());
             n.push_str(m);
             n.push(' ');
             n.push_str(&end.route_name);
-            n
+            Cow::Owned(n)
         };
         Common {
             req,
@@ -255,7 +255,7 @@ impl<'a> Common<'a> {
         }
     }
 
-    fn method_attributes(&self, attrs: &mut Vec<Attribute>) {
+    fn method_attributes(&self, attrs: &mut Vec<Attribute<'a>>) {
         attrs.push(Attribute::str(
             sc::HTTP_REQUEST_METHOD,
             self.method.normalized,
@@ -265,7 +265,7 @@ impl<'a> Common<'a> {
         }
     }
 
-    fn server_address_attributes(&self, attrs: &mut Vec<Attribute>) {
+    fn server_address_attributes(&self, attrs: &mut Vec<Attribute<'a>>) {
         if !self.server_host.is_empty() {
             attrs.push(Attribute::str(sc::SERVER_ADDRESS, self.server_host));
         }
@@ -278,7 +278,7 @@ impl<'a> Common<'a> {
     fn outcome_and_extra_attributes(
         &self,
         error_type: Option<Cow<'static, str>>,
-        attrs: &mut Vec<Attribute>,
+        attrs: &mut Vec<Attribute<'a>>,
     ) {
         if self.end.status_code > 0 {
             attrs.push(Attribute::int(
@@ -308,7 +308,7 @@ impl<'a> Common<'a> {
             .chain(&self.end.captured_headers)
             .chain(&self.settings.static_attributes);
         for (k, v) in captured {
-            attrs.push(Attribute::str(k.clone(), v.as_str()));
+            attrs.push(Attribute::str(k.as_str(), v.as_str()));
         }
     }
 
@@ -322,12 +322,12 @@ impl<'a> Common<'a> {
         &self,
         plan: SpanPlan,
         error_type: Option<Cow<'static, str>>,
-    ) -> Vec<Attribute> {
+    ) -> Vec<Attribute<'a>> {
         let mut a = Vec::with_capacity(self.capacity());
         self.method_attributes(&mut a);
         a.push(Attribute::str(sc::URL_PATH, self.path));
         if let Some(q) = &self.query {
-            a.push(Attribute::str(sc::URL_QUERY, q.as_ref()));
+            a.push(Attribute::str(sc::URL_QUERY, q.clone()));
         }
         if !self.req.scheme.is_empty() {
             a.push(Attribute::str(sc::URL_SCHEME, self.req.scheme.as_str()));
@@ -368,7 +368,7 @@ impl<'a> Common<'a> {
         a
     }
 
-    fn client_attributes(&self, error_type: Option<Cow<'static, str>>) -> Vec<Attribute> {
+    fn client_attributes(&self, error_type: Option<Cow<'static, str>>) -> Vec<Attribute<'a>> {
         let mut a = Vec::with_capacity(self.capacity());
         self.method_attributes(&mut a);
         a.push(Attribute::str(sc::URL_FULL, self.url_full()));

@@ -1,8 +1,9 @@
 //! The finished-span model: what `build_spans` produces and `otlp` encodes.
 //!
 //! It mirrors the OTLP `Span` message closely so encoding is a field-by-field copy, but stays free of
-//! prost types so span building is testable without the wire format. Attribute keys are
-//! `Cow<'static, str>` because almost all of them are semantic-convention constants: no allocation.
+//! prost types so span building is testable without the wire format. Keys and values are `Cow`s:
+//! keys are mostly semantic-convention constants and values mostly borrowed facts, so building a
+//! span allocates little.
 
 use crate::ids::{SpanId, TraceId};
 use std::borrow::Cow;
@@ -48,34 +49,36 @@ impl SpanStatus {
     }
 }
 
-/// An attribute value: the two `AnyValue` kinds HTTP spans need.
+/// An attribute value: the two `AnyValue` kinds HTTP spans need. Strings borrow from the request's
+/// facts where they can: a span is encoded right after it is built, so copying them would only
+/// feed the allocator.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AttrValue {
+pub enum AttrValue<'a> {
     /// `stringValue`.
-    Str(String),
+    Str(Cow<'a, str>),
     /// `intValue`.
     Int(i64),
 }
 
 /// One span or resource attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attribute {
+pub struct Attribute<'a> {
     /// Attribute name, e.g. `http.request.method`.
-    pub key: Cow<'static, str>,
+    pub key: Cow<'a, str>,
     /// Its value.
-    pub value: AttrValue,
+    pub value: AttrValue<'a>,
 }
 
-impl Attribute {
+impl<'a> Attribute<'a> {
     /// A string attribute.
-    pub fn str(key: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
+    pub fn str(key: impl Into<Cow<'a, str>>, value: impl Into<Cow<'a, str>>) -> Self {
         Attribute {
             key: key.into(),
             value: AttrValue::Str(value.into()),
         }
     }
     /// An integer attribute.
-    pub fn int(key: impl Into<Cow<'static, str>>, value: i64) -> Self {
+    pub fn int(key: impl Into<Cow<'a, str>>, value: i64) -> Self {
         Attribute {
             key: key.into(),
             value: AttrValue::Int(value),
@@ -105,7 +108,7 @@ pub struct SpanLink {
 
 /// One finished span, ready to encode.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpanRecord {
+pub struct SpanRecord<'a> {
     /// Trace id.
     pub trace_id: TraceId,
     /// This span's id.
@@ -113,11 +116,11 @@ pub struct SpanRecord {
     /// The parent span, `None` for a root span.
     pub parent_span_id: Option<SpanId>,
     /// W3C `tracestate` as propagated upstream ("" when none).
-    pub trace_state: String,
+    pub trace_state: Cow<'a, str>,
     /// OTLP flags: W3C trace flags in bits 0-7, [`FLAG_HAS_IS_REMOTE`] and [`FLAG_IS_REMOTE`].
     pub flags: u32,
     /// Span name, `{method} {route}` or `{method}`.
-    pub name: String,
+    pub name: Cow<'a, str>,
     /// SERVER or CLIENT.
     pub kind: SpanKind,
     /// Start, ns since the Unix epoch.
@@ -125,7 +128,7 @@ pub struct SpanRecord {
     /// End, ns since the Unix epoch (never before the start).
     pub end_time_unix_nano: u64,
     /// Attributes, in a stable order.
-    pub attributes: Vec<Attribute>,
+    pub attributes: Vec<Attribute<'a>>,
     /// Events, in time order.
     pub events: Vec<SpanEvent>,
     /// Links.
@@ -134,9 +137,52 @@ pub struct SpanRecord {
     pub status: SpanStatus,
 }
 
-impl SpanRecord {
+impl<'a> AttrValue<'a> {
+    /// This value owning its string.
+    pub fn into_owned(self) -> AttrValue<'static> {
+        match self {
+            AttrValue::Str(s) => AttrValue::Str(Cow::Owned(s.into_owned())),
+            AttrValue::Int(i) => AttrValue::Int(i),
+        }
+    }
+}
+
+impl<'a> Attribute<'a> {
+    /// This attribute owning its key and value.
+    pub fn into_owned(self) -> Attribute<'static> {
+        Attribute {
+            key: Cow::Owned(self.key.into_owned()),
+            value: self.value.into_owned(),
+        }
+    }
+}
+
+impl<'a> SpanRecord<'a> {
+    /// This span owning everything it borrowed from the facts (to keep it past them).
+    pub fn into_owned(self) -> SpanRecord<'static> {
+        SpanRecord {
+            trace_state: Cow::Owned(self.trace_state.into_owned()),
+            name: Cow::Owned(self.name.into_owned()),
+            attributes: self
+                .attributes
+                .into_iter()
+                .map(Attribute::into_owned)
+                .collect(),
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            parent_span_id: self.parent_span_id,
+            flags: self.flags,
+            kind: self.kind,
+            start_time_unix_nano: self.start_time_unix_nano,
+            end_time_unix_nano: self.end_time_unix_nano,
+            events: self.events,
+            links: self.links,
+            status: self.status,
+        }
+    }
+
     /// The value of the first attribute named `key` (tests and the shim CLI read spans this way).
-    pub fn attribute(&self, key: &str) -> Option<&AttrValue> {
+    pub fn attribute(&self, key: &str) -> Option<&AttrValue<'a>> {
         self.attributes
             .iter()
             .find(|a| a.key == key)

@@ -31,7 +31,7 @@ const ISTIO_METADATA: [(&str, &str); 3] = [
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ResourceInfo {
     /// The attributes, one per key.
-    pub attributes: Vec<Attribute>,
+    pub attributes: Vec<Attribute<'static>>,
 }
 
 impl ResourceInfo {
@@ -41,7 +41,7 @@ impl ResourceInfo {
             .iter()
             .find(|a| a.key == key)
             .and_then(|a| match &a.value {
-                super::AttrValue::Str(s) => Some(s.as_str()),
+                super::AttrValue::Str(s) => Some(s.as_ref()),
                 super::AttrValue::Int(_) => None,
             })
     }

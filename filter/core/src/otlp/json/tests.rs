@@ -7,7 +7,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 use serde_json::Value;
 
-fn batch() -> (Vec<SpanRecord>, Vec<u8>) {
+fn batch() -> (Vec<SpanRecord<'static>>, Vec<u8>) {
     let spans = testdata::spans();
     let frags: Vec<String> = spans.iter().map(encode_span_json).collect();
     let refs: Vec<&[u8]> = frags.iter().map(|f| f.as_bytes()).collect();
@@ -62,7 +62,7 @@ fn follows_the_otlp_json_rules() {
             "fixed64 is a string"
         );
         assert_eq!(j["endTimeUnixNano"], s.end_time_unix_nano.to_string());
-        assert_eq!(j["name"], s.name);
+        assert_eq!(j["name"], s.name.as_ref());
         for a in j["attributes"].as_array().unwrap() {
             let val = a["value"].as_object().unwrap();
             assert_eq!(val.len(), 1);
@@ -109,7 +109,7 @@ fn escapes_strings() {
     );
     assert_eq!(find("url.path").unwrap(), "/caf\u{e9}/\"quoted\"");
     assert_eq!(find("app.tenant").unwrap(), "\u{1F600}");
-    assert_eq!(server["traceState"], spans[0].trace_state);
+    assert_eq!(server["traceState"], spans[0].trace_state.as_ref());
 }
 
 #[test]

@@ -7,9 +7,9 @@ use crate::span::{SpanKind, SpanStatus};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
-fn attr_value(v: &Option<AnyValue>) -> AttrValue {
+fn attr_value(v: &Option<AnyValue>) -> AttrValue<'static> {
     match v.as_ref().and_then(|v| v.value.as_ref()) {
-        Some(any_value::Value::StringValue(s)) => AttrValue::Str(s.clone()),
+        Some(any_value::Value::StringValue(s)) => AttrValue::Str(s.clone().into()),
         Some(any_value::Value::IntValue(i)) => AttrValue::Int(*i),
         other => panic!("unexpected value {other:?}"),
     }

@@ -68,8 +68,22 @@ fn int_attr(s: &SpanRecord, key: &str) -> Option<i64> {
     }
 }
 
-fn build(plan: SpanPlan, end: &ResponseFacts) -> Vec<SpanRecord> {
-    build_spans(&ids(), plan, &req(), end, &SpanSettings::default())
+/// `build_spans`, the spans kept past the facts they borrow.
+fn build_owned(
+    ctx: &SpanContextIds,
+    plan: SpanPlan,
+    req: &RequestFacts,
+    end: &ResponseFacts,
+    settings: &SpanSettings,
+) -> Vec<SpanRecord<'static>> {
+    build_spans(ctx, plan, req, end, settings)
+        .into_iter()
+        .map(SpanRecord::into_owned)
+        .collect()
+}
+
+fn build(plan: SpanPlan, end: &ResponseFacts) -> Vec<SpanRecord<'static>> {
+    build_owned(&ids(), plan, &req(), end, &SpanSettings::default())
 }
 
 #[test]
@@ -122,7 +136,7 @@ fn root_span_has_known_local_parent_bits() {
     let mut ctx = ids();
     ctx.parent_span_id = None;
     ctx.flags = TraceFlags(0x01);
-    let spans = build_spans(
+    let spans = build_owned(
         &ctx,
         SpanPlan::Server,
         &req(),
@@ -143,7 +157,7 @@ fn untrusted_context_becomes_a_link_on_the_top_span() {
         flags: TraceFlags(0x01),
     };
     ctx.linked = Some(linked);
-    let spans = build_spans(
+    let spans = build_owned(
         &ctx,
         SpanPlan::ServerAndClient,
         &req(),
@@ -159,7 +173,7 @@ fn untrusted_context_becomes_a_link_on_the_top_span() {
         }]
     );
     assert!(spans[1].links.is_empty());
-    let spans = build_spans(
+    let spans = build_owned(
         &ctx,
         SpanPlan::Client,
         &req(),
@@ -226,7 +240,7 @@ fn settings_and_unusual_requests() {
     let mut end = resp(200, 0);
     end.route_name.clear();
     end.captured_headers = vec![("app.cache".into(), "HIT".into())];
-    let spans = build_spans(&ids(), SpanPlan::Server, &r, &end, &settings);
+    let spans = build_owned(&ids(), SpanPlan::Server, &r, &end, &settings);
     let s = &spans[0];
     assert_eq!(s.name, "HTTP");
     assert_eq!(str_attr(s, "http.request.method"), Some("_OTHER"));
