@@ -12,7 +12,7 @@ WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-flo
 export HOPTRACE_ENVOY := $(ENVOY)
 export HOPTRACE_WASM_DIR := $(abspath $(WASM_DIR))
 
-.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick bench-instructions tools soak
+.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick bench-instructions bench-prices tools soak
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -88,18 +88,24 @@ fuzz: ## every parser and the config under cargo-fuzz, FUZZ_SECS (30) s each; fa
 		if [ $$rc -ne 0 ]; then tail -40 fuzz/target/$$t.log; echo "crash input: fuzz/artifacts/$$t/ (add it to fuzz/regressions/$$t/)"; exit 1; fi; \
 	done
 
-bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~13 min): bench/results.md + README table
+bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~14 min): bench/results.md + README table
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	cargo bench -p hoptrace-core --bench hop -- --warm-up-time 1 --measurement-time 3 2>/dev/null \
 		| grep -E '^(decide|record)|time:' > bench/criterion.txt
 	@# Host calls per request through the shim (a dev build: the counts are exact, its timings are not used).
 	cargo build -q -p hoptrace-shim
 	./target/debug/hoptrace-shim bench --wasm $(WASM) -n 2000 > bench/shim-hostcalls.txt
-	@# What each kind of host call costs in this Envoy (~1 min): the profile behind bench/notes.md.
+	@# The same targets in proxy instructions under callgrind (~3 min): CPU time on a shared machine
+	@# swings by a quarter between runs, instruction counts do not (bench/instructions.md).
+	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind >/dev/null)
+	$(PY) bench/instructions.py --variants native100_upstream,floor_rewrite,hoptrace100,hoptrace1
+	$(PY) bench/run.py
+
+bench-prices: wasm envoy ## timed price of each kind of host call in this Envoy (~1.5 min): bench/hostcall-prices.md
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	@# All probe variants are loaded at once (--paired): a price is a difference inside one window.
 	$(PY) bench/run.py --probe 20 --paired --rounds 6 --warmup 1 --duration 4 --out bench/hostcall-prices.md \
 		--variants clock,property,header_absent,header_present,header_pairs,header_set,cel_one,cel_list
-	$(PY) bench/run.py
 
 bench-instructions: wasm envoy ## proxy instructions per request under callgrind (~3 min): bench/instructions.md
 	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind >/dev/null)

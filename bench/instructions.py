@@ -53,7 +53,7 @@ def parse_args():
     p.add_argument("--probe", action="store_true",
                    help=f"price host calls instead: the probe filter making {PROBE_CALLS} calls of "
                         "each kind per request, against its no-call build")
-    p.add_argument("--requests", type=int, default=1000, help="counted requests per variant")
+    p.add_argument("--requests", type=int, default=2000, help="counted requests per variant")
     p.add_argument("--warmup", type=int, default=200, help="uncounted requests before counting")
     p.add_argument("--connections", type=int, default=1,
                    help="keep-alive connections sending in parallel (default 1: sequential)")
@@ -166,6 +166,11 @@ def table(counts, baseline, what):
     return out
 
 
+def connections_text(n):
+    return ("sequential, on one keep-alive connection" if n <= 1
+            else f"on {n} keep-alive connections in parallel")
+
+
 def main_md(meta, counts, what):
     base = counts["baseline"]
 
@@ -175,10 +180,13 @@ def main_md(meta, counts, what):
     out = header(meta) + [
         "Each variant's Envoy runs under `valgrind --tool=callgrind` (one at a time, same bootstrap "
         f"as the timed run); after {meta['warmup']} uncounted requests, counting covers "
-        f"{meta['requests']} sequential GETs on one keep-alive connection plus the ticks and export "
+        f"{meta['requests']} GETs ({connections_text(meta['connections'])}) plus the ticks and export "
         "callouts of the next 1.5 s. User-space instructions of the whole proxy process (Envoy, V8, "
-        "the JIT-compiled wasm); kernel work is not counted. Deterministic to well under 1 %, so "
-        "differences of a few hundred instructions are real.", "",
+        "the JIT-compiled wasm); kernel work is not counted. A variant that always or never samples "
+        "counts the same to within a few hundred instructions run after run. hoptrace1 does not: "
+        "which requests its random trace ids sample varies, and each sampled one costs ~125k, so "
+        f"its count moves by about ±{125_000 * (0.01 * meta['requests']) ** 0.5 / meta['requests']:,.0f} "
+        "(one standard deviation).", "",
         *table(counts, base, what), ""]
     lines = []
     h100, nat = delta("hoptrace100"), delta("native100_upstream")
@@ -265,6 +273,7 @@ def main():
         "envoy_version": run.envoy_version(envoy),
         "valgrind": run.version_of(["valgrind", "--version"]),
         "requests": args.requests, "warmup": args.warmup, "probe": args.probe,
+        "connections": args.connections,
     }
     what = {v.name: v.what for v in variants}
     out.write_text(probe_md(meta, counts) if args.probe else main_md(meta, counts, what))

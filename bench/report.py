@@ -279,7 +279,24 @@ def results_md(meta, runs, summary, verdicts, skipped, checks, extras):
     return "\n".join(out)
 
 
-def readme_section(meta, summary, verdicts, results_link):
+def instruction_lines(path):
+    """The verdict lines of `bench/instructions.md` (the callgrind counts) and its date, for the
+    README next to the timed verdicts; none when the file is missing."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    text = path.read_text()
+    date = re.search(r"^Date: (.+?)\s*$", text, re.M)
+    lines = [line for line in text.splitlines() if line.startswith("- hoptrace")]
+    if not lines:
+        return []
+    when = f" ({date.group(1)})" if date else ""
+    return ["", f"The same targets in proxy instructions per request under callgrind{when}, "
+                "which do not swing with the machine's load ([bench/instructions.md](bench/instructions.md)):",
+            "", *lines]
+
+
+def readme_section(meta, summary, verdicts, results_link, extra_lines=()):
     """The README summary between the bench markers (markers not included)."""
     rows = [
         f"Measured by `{meta['command']}` on {meta['date']} ({meta['nproc']} CPUs, {meta['cpu_model']}, "
@@ -296,7 +313,7 @@ def readme_section(meta, summary, verdicts, results_link):
             f"| {meta['what'].get(s['variant'], s['variant'])} | {_f(s['ratio'], '.2f')}× "
             f"| {_f(s['cpu_diff_us'], '+.1f')} µs/req | {_f(s['spans_per_post'], '.0f')} |"
         )
-    rows += ["", *[f"- {v}: {t}" for v, t in verdicts]]
+    rows += ["", *[f"- {v}: {t}" for v, t in verdicts], *extra_lines]
     return "\n".join(rows)
 
 

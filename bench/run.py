@@ -396,7 +396,9 @@ def main():
         print(f"bench: WARNING {name}: {why}")
     if readme is not None:
         link = os.path.relpath(out.resolve(), readme.resolve().parent)
-        if report.rewrite_readme(readme, report.readme_section(meta, summary, verdicts, link)):
+        section = report.readme_section(meta, summary, verdicts, link,
+                                        report.instruction_lines(BENCH / "instructions.md"))
+        if report.rewrite_readme(readme, section):
             print(f"bench: updated the benchmark section of {readme}")
         else:
             print(f"bench: note: {readme} has no `{report.README_START}` … `{report.README_END}` "

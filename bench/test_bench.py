@@ -135,6 +135,20 @@ class Readme(unittest.TestCase):
             self.assertFalse(report.rewrite_readme(path, "new table"))
             self.assertEqual(path.read_text(), "no markers\n")
 
+    def test_instruction_verdicts_join_the_section_with_their_date(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "instructions.md"
+            self.assertEqual(report.instruction_lines(path), [])
+            path.write_text("# Proxy instructions\n\nDate: 2026-11-23 13:00 UTC  \n\n| a | b |\n\n"
+                            "- hoptrace100 / native100_upstream overhead: 0.54×\n- other line\n")
+            lines = report.instruction_lines(path)
+            self.assertIn("(2026-11-23 13:00 UTC)", lines[1])
+            self.assertEqual(lines[-1], "- hoptrace100 / native100_upstream overhead: 0.54×")
+            section = report.readme_section({"command": "c", "date": "d", "nproc": 2, "cpu_model": "m",
+                                             "envoy_version": "e", "wrk_cmd": "w", "rounds": 1,
+                                             "what": {}}, [], [("PASS", "t")], "r.md", lines)
+            self.assertTrue(section.endswith("0.54×"))
+
 
 class SinkDecode(unittest.TestCase):
     def test_gzip_protobuf_and_garbage(self):
