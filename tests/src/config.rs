@@ -15,6 +15,10 @@ use crate::paths;
 pub const COLLECTOR_CLUSTER: &str = "otlp_collector";
 /// The `root_id` and `vm_id` the filter runs under.
 pub const ROOT_ID: &str = "hoptrace";
+/// Every listener answers this path itself (a `direct_response` route): no cluster, no upstream.
+pub const LOCAL_REPLY_PATH: &str = "/local-reply";
+/// The status of that local reply.
+pub const LOCAL_REPLY_STATUS: u16 = 418;
 
 /// A listener's `traffic_direction`, which the filter reads as `xds.listener_direction`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +145,11 @@ impl Listener {
                             "name": format!("{}_vhost", self.name),
                             "domains": ["*"],
                             "routes": [{
+                                // A local reply: no cluster, no upstream host, attributes absent.
+                                "name": format!("{}_local", self.route_name()),
+                                "match": {"path": LOCAL_REPLY_PATH},
+                                "direct_response": {"status": LOCAL_REPLY_STATUS},
+                            }, {
                                 "name": self.route_name(),
                                 "match": {"prefix": "/"},
                                 "route": {

@@ -15,6 +15,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hoptrace_e2e::accounting::{self, Accounting};
+use hoptrace_e2e::config::{LOCAL_REPLY_PATH, LOCAL_REPLY_STATUS};
 use hoptrace_e2e::otlp::{
     duplicate_span_ids, of_trace, ReceivedSpan, KIND_CLIENT, KIND_SERVER, STATUS_ERROR,
 };
@@ -291,6 +292,7 @@ fn durations_and_statuses_follow_the_upstream() {
         ("upstream 404",       "/status/404",  404),
         ("upstream reset",     "/reset",       503),
         ("route timeout",      "/slow/3000",   504),
+        ("local reply",        LOCAL_REPLY_PATH, LOCAL_REPLY_STATUS),
     ];
     let mut traces = Vec::new();
     for (i, (case, path, status)) in cases.iter().enumerate() {
@@ -355,6 +357,23 @@ fn durations_and_statuses_follow_the_upstream() {
             "{case}: error.type on CLIENT"
         );
     }
+    // A local reply has no cluster and no upstream host: the bare CEL list fails on the absent
+    // attributes, the guarded one answers, and the spans still carry what is known.
+    let (server, client) = span(5);
+    assert_eq!(
+        server.attr_int("http.response.status_code"),
+        Some(i64::from(LOCAL_REPLY_STATUS)),
+        "{}",
+        server.summary()
+    );
+    assert_eq!(server.attr_str("envoy.upstream.cluster"), None);
+    assert_eq!(client.attr_str("network.peer.address"), None);
+    assert_eq!(server.attr_str("network.protocol.version"), Some("1.1"));
+    let log = gw.envoy.log();
+    assert!(
+        !log.contains("stream-end CEL list unusable") && !log.contains("has no CEL"),
+        "{log}"
+    );
     let (_, timed_out) = span(4);
     assert!(
         // Envoy's timer runs on the monotonic clock and spans on the wall clock: allow 2 % skew.

@@ -6,60 +6,96 @@
 
 use crate::host;
 use crate::pairs;
-use hoptrace_core::span::{ListenerDirection, RequestFacts, ResponseFacts, StreamEndQuery};
+use hoptrace_core::span::{
+    ListForm, ListFormChoice, ListenerDirection, RequestFacts, ResponseFacts, StreamEndQuery,
+};
 use proxy_wasm::types::LogLevel;
 
 /// Reads the stream-end facts of a sampled request: one `expr_evaluate` of a CEL list while the host
 /// answers it as expected, the property reads otherwise.
 pub struct StreamEndReader {
     query: StreamEndQuery,
-    /// The compiled list; `None` without CEL, or after an answer we could not use.
-    token: Option<u32>,
+    /// The compiled bare list (see [`ListForm`]); `None` without CEL.
+    bare: Option<u32>,
+    /// The compiled guarded list; `None` without CEL, or after an answer we could not use.
+    guarded: Option<u32>,
+    choice: ListFormChoice,
 }
 
 impl StreamEndReader {
-    /// Compile the list for this VM (`with_direction`: `span_kind: auto` needs the listener
-    /// direction). Called from `on_configure`.
+    /// Compile both forms of the list for this VM (`with_direction`: `span_kind: auto` needs the
+    /// listener direction). Called from `on_configure`.
     pub fn new(with_direction: bool) -> Self {
         let query = StreamEndQuery::new(with_direction);
-        let token = host::cel_compile(&query.expression());
-        if token.is_none() {
+        let guarded = host::cel_compile(&query.expression(ListForm::Guarded));
+        let bare = guarded.and_then(|_| host::cel_compile(&query.expression(ListForm::Bare)));
+        if guarded.is_none() {
             host::log(
                 LogLevel::Warn,
                 "hoptrace: the host has no CEL expressions; stream-end facts are read one property at a time",
             );
         }
-        StreamEndReader { query, token }
+        StreamEndReader {
+            query,
+            bare,
+            guarded,
+            choice: ListFormChoice::default(),
+        }
     }
 
     /// Fill the stream-end facts; the listener direction when it was asked for, else unspecified.
     pub fn read(&mut self, req: &mut RequestFacts, resp: &mut ResponseFacts) -> ListenerDirection {
-        if let Some(token) = self.token {
-            let outcome = match host::cel_evaluate(token) {
-                Some(answer) => self
-                    .query
-                    .apply(&pairs::list_elements(&answer), req, resp)
-                    .map_err(|e| e.to_string()),
-                None => Err("the host did not evaluate it".to_string()),
-            };
-            match outcome {
-                Ok(direction) => {
-                    code_details_if_error(resp);
-                    return direction;
-                }
-                Err(why) => {
-                    // The same expression fails the same way every time: stop paying for it.
-                    self.token = None;
-                    host::log(
-                        LogLevel::Warn,
-                        &format!("hoptrace: stream-end CEL list unusable ({why}); reading properties one at a time"),
-                    );
-                }
-            }
+        if let Some(direction) = self.read_cel(req, resp) {
+            code_details_if_error(resp);
+            return direction;
         }
         complete_request(req);
         response(resp);
         self.direction_only()
+    }
+
+    /// The facts from one CEL evaluation (two when the bare list fails), `None` without CEL.
+    fn read_cel(
+        &mut self,
+        req: &mut RequestFacts,
+        resp: &mut ResponseFacts,
+    ) -> Option<ListenerDirection> {
+        let guarded = self.guarded?;
+        match (self.choice.first(), self.bare) {
+            (ListForm::Bare, Some(bare)) => {
+                // An absent attribute fails the bare list as a whole: expected, not worth a warning.
+                let answered = host::cel_evaluate(bare).and_then(|answer| {
+                    self.query
+                        .apply(&pairs::list_elements(&answer), req, resp)
+                        .ok()
+                });
+                self.choice.observe(answered.is_none());
+                if answered.is_some() {
+                    return answered;
+                }
+            }
+            _ => self.choice.observe(false),
+        }
+        let outcome = match host::cel_evaluate(guarded) {
+            Some(answer) => self
+                .query
+                .apply(&pairs::list_elements(&answer), req, resp)
+                .map_err(|e| e.to_string()),
+            None => Err("the host did not evaluate it".to_string()),
+        };
+        match outcome {
+            Ok(direction) => Some(direction),
+            Err(why) => {
+                // The same expression fails the same way every time: stop paying for it.
+                self.guarded = None;
+                self.bare = None;
+                host::log(
+                    LogLevel::Warn,
+                    &format!("hoptrace: stream-end CEL list unusable ({why}); reading properties one at a time"),
+                );
+                None
+            }
+        }
     }
 
     /// Only the listener direction (when it was asked for, else unspecified): what a hop whose spans

@@ -20,4 +20,4 @@ pub use facts::{capture_headers, RequestFacts, ResponseFacts};
 pub use plan::{plan_spans, ListenerDirection, SpanPlan};
 pub use record::{AttrValue, Attribute, SpanEvent, SpanKind, SpanLink, SpanRecord, SpanStatus};
 pub use resource::{resource_from, ResourceInfo};
-pub use stream_end::{StreamEndError, StreamEndQuery};
+pub use stream_end::{ListForm, ListFormChoice, StreamEndError, StreamEndQuery};

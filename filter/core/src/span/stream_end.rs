@@ -16,8 +16,11 @@ use crate::span::{ListenerDirection, RequestFacts, ResponseFacts};
 
 /// One element of the list: an attribute and how it is read.
 struct Element {
-    /// CEL text; attributes that may be absent are guarded so the list always evaluates.
-    cel: &'static str,
+    /// The attribute's CEL path.
+    attribute: &'static str,
+    /// What the guarded list answers when the attribute is absent; `None` for one that is always
+    /// there.
+    absent: Option<&'static str>,
     kind: Kind,
 }
 
@@ -38,44 +41,98 @@ enum Kind {
 /// The facts `on_log` needs (the property reads of the plugin's `facts.rs`), in list order.
 const ELEMENTS: [Element; 8] = [
     Element {
-        cel: "request.time",
+        attribute: "request.time",
+        absent: None,
         kind: Kind::StartTime,
     },
     Element {
-        cel: "has(request.protocol) ? request.protocol : ''",
+        attribute: "request.protocol",
+        absent: Some("''"),
         kind: Kind::Protocol,
     },
     Element {
-        cel: "has(source.address) ? source.address : ''",
+        attribute: "source.address",
+        absent: Some("''"),
         kind: Kind::ClientAddress,
     },
     Element {
-        cel: "has(response.code) ? response.code : 0",
+        attribute: "response.code",
+        absent: Some("0"),
         kind: Kind::StatusCode,
     },
     Element {
-        cel: "has(response.flags) ? response.flags : 0",
+        attribute: "response.flags",
+        absent: Some("0"),
         kind: Kind::ResponseFlags,
     },
     Element {
-        cel: "has(xds.cluster_name) ? xds.cluster_name : ''",
+        attribute: "xds.cluster_name",
+        absent: Some("''"),
         kind: Kind::UpstreamCluster,
     },
     Element {
-        cel: "has(upstream.address) ? upstream.address : ''",
+        attribute: "upstream.address",
+        absent: Some("''"),
         kind: Kind::UpstreamAddress,
     },
     Element {
-        cel: "has(xds.route_name) ? xds.route_name : ''",
+        attribute: "xds.route_name",
+        absent: Some("''"),
         kind: Kind::RouteName,
     },
 ];
 
 /// Only `span_kind: auto` needs the listener direction; the others skip its cost.
 const DIRECTION: Element = Element {
-    cel: "has(xds.listener_direction) ? xds.listener_direction : 0",
+    attribute: "xds.listener_direction",
+    absent: Some("0"),
     kind: Kind::ListenerDirection,
 };
+
+/// The two forms of the list.
+///
+/// A guard (`has(a) ? a : default`) makes Envoy resolve the attribute twice. The bare list costs
+/// the proxy ~27 % less (36.5k against 50.1k instructions under callgrind, Envoy 1.40), but a single
+/// absent attribute (no upstream address on a local reply, no cluster on an unrouted request)
+/// makes its whole evaluation fail; the guarded list always evaluates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListForm {
+    /// Attributes as they are.
+    Bare,
+    /// Attributes that may be absent guarded with `has()`.
+    Guarded,
+}
+
+/// Requests that go straight to the guarded list after the bare one failed.
+const GUARDED_AFTER_FAILURE: u32 = 32;
+
+/// Which form to evaluate first, per VM: the bare list, until it fails; then the guarded list for
+/// the next [`GUARDED_AFTER_FAILURE`] requests before the bare one is tried again. Traffic where
+/// attributes are often absent thus pays one failed evaluation per 33 requests, not one each.
+#[derive(Debug, Clone, Default)]
+pub struct ListFormChoice {
+    guarded_left: u32,
+}
+
+impl ListFormChoice {
+    /// The form to evaluate first for this request.
+    pub fn first(&self) -> ListForm {
+        if self.guarded_left == 0 {
+            ListForm::Bare
+        } else {
+            ListForm::Guarded
+        }
+    }
+
+    /// Record how this request went: whether the bare list was tried and failed.
+    pub fn observe(&mut self, bare_failed: bool) {
+        self.guarded_left = if bare_failed {
+            GUARDED_AFTER_FAILURE
+        } else {
+            self.guarded_left.saturating_sub(1)
+        };
+    }
+}
 
 /// Why an answer was not used (the plugin then reads the properties one by one).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +146,7 @@ pub enum StreamEndError {
     },
     /// An integer element is not 8 bytes.
     NotAnInteger {
-        /// The element's CEL text.
+        /// The element's attribute.
         element: &'static str,
         /// Its length in the answer.
         len: usize,
@@ -135,9 +192,18 @@ impl StreamEndQuery {
             .chain(self.with_direction.then_some(&DIRECTION))
     }
 
-    /// The CEL expression: a list of the facts, in the order [`StreamEndQuery::apply`] reads them.
-    pub fn expression(&self) -> String {
-        let parts: Vec<&str> = self.elements().map(|e| e.cel).collect();
+    /// The CEL expression in `form`: a list of the facts, in the order [`StreamEndQuery::apply`]
+    /// reads them. Either form answers in the same shape.
+    pub fn expression(&self, form: ListForm) -> String {
+        let parts: Vec<String> = self
+            .elements()
+            .map(|e| match (form, e.absent) {
+                (ListForm::Guarded, Some(absent)) => {
+                    format!("has({a}) ? {a} : {absent}", a = e.attribute)
+                }
+                _ => e.attribute.to_string(),
+            })
+            .collect();
         format!("[{}]", parts.join(", "))
     }
 
@@ -160,7 +226,7 @@ impl StreamEndQuery {
         for (element, bytes) in self.elements().zip(elements) {
             if element.kind.is_integer() && bytes.len() != 8 {
                 return Err(StreamEndError::NotAnInteger {
-                    element: element.cel,
+                    element: element.attribute,
                     len: bytes.len(),
                 });
             }
@@ -239,15 +305,34 @@ mod tests {
 
     #[test]
     fn the_expression_lists_every_fact_in_order() {
-        let e = StreamEndQuery::new(false).expression();
+        let e = StreamEndQuery::new(false).expression(ListForm::Guarded);
         assert!(e.starts_with("[request.time, has(request.protocol)"), "{e}");
         assert!(
             e.ends_with("has(xds.route_name) ? xds.route_name : '']"),
             "{e}"
         );
         assert!(!e.contains("listener_direction"));
-        let with = StreamEndQuery::new(true).expression();
+        let with = StreamEndQuery::new(true).expression(ListForm::Guarded);
         assert!(with.ends_with("xds.listener_direction : 0]"), "{with}");
+        assert_eq!(
+            StreamEndQuery::new(true).expression(ListForm::Bare),
+            "[request.time, request.protocol, source.address, response.code, response.flags, \
+             xds.cluster_name, upstream.address, xds.route_name, xds.listener_direction]"
+        );
+    }
+
+    #[test]
+    fn a_failed_bare_list_sends_the_next_requests_to_the_guarded_one() {
+        let mut choice = ListFormChoice::default();
+        assert_eq!(choice.first(), ListForm::Bare);
+        choice.observe(false);
+        assert_eq!(choice.first(), ListForm::Bare);
+        choice.observe(true);
+        for _ in 0..GUARDED_AFTER_FAILURE {
+            assert_eq!(choice.first(), ListForm::Guarded);
+            choice.observe(false);
+        }
+        assert_eq!(choice.first(), ListForm::Bare, "tried again");
     }
 
     #[test]
@@ -285,7 +370,7 @@ mod tests {
         assert_eq!(
             result,
             Err(StreamEndError::NotAnInteger {
-                element: "has(response.code) ? response.code : 0",
+                element: "response.code",
                 len: 3
             })
         );
