@@ -93,15 +93,17 @@ fuzz: ## every parser and the config under cargo-fuzz, FUZZ_SECS (30) s each; fa
 
 bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~14 min): bench/results.md + README table
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind >/dev/null)
+	@# The same targets in proxy instructions under callgrind (~3 min): CPU time on a shared machine
+	@# swings by a quarter between runs, instruction counts do not (bench/instructions.md). Counts do
+	@# not depend on what else runs, so the native benchmarks compile meanwhile.
+	$(PY) bench/instructions.py --variants native100_upstream,floor_rewrite,floor_rewrite_trimmed,hoptrace100,hoptrace1 & counting=$$!; \
+	cargo bench -q -p hoptrace-core --bench hop --no-run 2>/dev/null && cargo build -q -p hoptrace-shim; built=$$?; \
+	wait $$counting; counted=$$?; test $$built -eq 0 && test $$counted -eq 0
 	cargo bench -p hoptrace-core --bench hop -- --warm-up-time 1 --measurement-time 3 2>/dev/null \
 		| grep -E '^(decide|record)|time:' > bench/criterion.txt
 	@# Host calls per request through the shim (a dev build: the counts are exact, its timings are not used).
-	cargo build -q -p hoptrace-shim
 	./target/debug/hoptrace-shim bench --wasm $(WASM) -n 2000 > bench/shim-hostcalls.txt
-	@# The same targets in proxy instructions under callgrind (~3 min): CPU time on a shared machine
-	@# swings by a quarter between runs, instruction counts do not (bench/instructions.md).
-	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind >/dev/null)
-	$(PY) bench/instructions.py --variants native100_upstream,floor_rewrite,floor_rewrite_trimmed,hoptrace100,hoptrace1
 	$(PY) bench/run.py
 
 bench-prices: wasm envoy ## timed price of each kind of host call in this Envoy (~1.5 min): bench/hostcall-prices.md

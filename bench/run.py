@@ -64,7 +64,7 @@ def parse_args():
                    "CPU per request on a noisy machine; req/s and latency then mean little)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2, help="seconds of load before each measurement")
-    p.add_argument("--duration", type=int, default=8, help="measured seconds per run")
+    p.add_argument("--duration", type=int, default=6, help="measured seconds per run")
     p.add_argument("--settle", type=float, default=1.2,
                    help="seconds for exporters to flush before and after each measurement")
     p.add_argument("--connections", type=int, default=32)
