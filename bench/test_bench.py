@@ -104,6 +104,14 @@ class Statistics(unittest.TestCase):
         # 30 µs ≤ 0.6 × 70; 15 ≤ 20; 512 ≥ 500; 0.9875× is within 5 %.
         self.assertEqual(verdicts, ["PASS", "PASS", "PASS", "PASS"])
 
+    def test_targets_say_in_how_many_rounds_they_hold(self):
+        # Round 1's hoptrace1 is made dearer than its floor: the target holds in round 0 only.
+        runs = [dict(r, cpu_us=95) if (r["round"], r["variant"]) == (1, "hoptrace1") else r
+                for r in self.RUNS]
+        texts = [t for _, t in report.targets(runs, report.summarize(runs, self.NAMES), self.EXPORTS)]
+        self.assertTrue(texts[0].endswith("; holds in 2 of 2 rounds"), texts[0])
+        self.assertTrue(texts[1].endswith("; holds in 1 of 2 rounds"), texts[1])
+
     def test_a_silent_exporter_fails_its_targets(self):
         runs = [dict(r, sink=dict(r["sink"], spans=0, posts=0)) if r["variant"] == "hoptrace100" else r
                 for r in self.RUNS]
