@@ -97,7 +97,7 @@ bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~14 min): b
 	@# The same targets in proxy instructions under callgrind (~3 min): CPU time on a shared machine
 	@# swings by a quarter between runs, instruction counts do not (bench/instructions.md). Counts do
 	@# not depend on what else runs, so the native benchmarks compile meanwhile.
-	$(PY) bench/instructions.py --variants native100_upstream,floor_rewrite,floor_rewrite_trimmed,hoptrace100,hoptrace1 & counting=$$!; \
+	$(PY) bench/instructions.py --requests 1500 --variants native100_upstream,floor_rewrite,floor_rewrite_trimmed,hoptrace100,hoptrace1 & counting=$$!; \
 	cargo bench -q -p hoptrace-core --bench hop --no-run 2>/dev/null && cargo build -q -p hoptrace-shim; built=$$?; \
 	wait $$counting; counted=$$?; test $$built -eq 0 && test $$counted -eq 0
 	cargo bench -p hoptrace-core --bench hop -- --warm-up-time 1 --measurement-time 3 2>/dev/null \

@@ -62,7 +62,7 @@ def parse_args():
     p.add_argument("--paired", action="store_true",
                    help="load all variants at the same time in each round (for A/B comparisons of "
                    "CPU per request on a noisy machine; req/s and latency then mean little)")
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--warmup", type=int, default=2, help="seconds of load before each measurement")
     p.add_argument("--duration", type=int, default=6, help="measured seconds per run")
     p.add_argument("--settle", type=float, default=1.2,
