@@ -145,23 +145,27 @@ pub fn encode_lower_hex(bytes: &[u8]) -> String {
 pub fn push_lower_hex(out: &mut String, bytes: &[u8]) {
     let mut buf = [0u8; 64];
     for chunk in bytes.chunks(buf.len() / 2) {
-        let mut n = 0;
-        for (b, pair) in chunk.iter().zip(buf.chunks_exact_mut(2)) {
-            if let [hi, lo] = pair {
-                *hi = hex_digit(b >> 4);
-                *lo = hex_digit(b & 0x0f);
-                n += 2;
-            }
-        }
+        write_lower_hex(&mut buf, chunk);
         // Only ASCII digits were written, so this never fails.
-        if let Some(Ok(text)) = buf.get(..n).map(std::str::from_utf8) {
+        if let Some(Ok(text)) = buf.get(..2 * chunk.len()).map(std::str::from_utf8) {
             out.push_str(text);
         }
     }
 }
 
+/// Write the lower-case hex of `bytes` into the start of `out`, two digits per byte (as many bytes
+/// as fit).
+pub fn write_lower_hex(out: &mut [u8], bytes: &[u8]) {
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        if let [hi, lo] = pair {
+            *hi = hex_digit(b >> 4);
+            *lo = hex_digit(b & 0x0f);
+        }
+    }
+}
+
 /// The lower-case hex digit of a nibble (`0..16`).
-pub(crate) fn hex_digit(nibble: u8) -> u8 {
+fn hex_digit(nibble: u8) -> u8 {
     HEX.get(usize::from(nibble & 0x0f)).copied().unwrap_or(b'0')
 }
 

@@ -64,11 +64,7 @@ impl StreamEndReader {
         match (self.choice.first(), self.bare) {
             (ListForm::Bare, Some(bare)) => {
                 // An absent attribute fails the bare list as a whole: expected, not worth a warning.
-                let answered = host::cel_evaluate(bare).and_then(|answer| {
-                    self.query
-                        .apply(&pairs::list_elements(&answer), req, resp)
-                        .ok()
-                });
+                let answered = self.evaluate(bare, req, resp).ok();
                 self.choice.observe(answered.is_none());
                 if answered.is_some() {
                     return answered;
@@ -76,14 +72,7 @@ impl StreamEndReader {
             }
             _ => self.choice.observe(false),
         }
-        let outcome = match host::cel_evaluate(guarded) {
-            Some(answer) => self
-                .query
-                .apply(&pairs::list_elements(&answer), req, resp)
-                .map_err(|e| e.to_string()),
-            None => Err("the host did not evaluate it".to_string()),
-        };
-        match outcome {
+        match self.evaluate(guarded, req, resp) {
             Ok(direction) => Some(direction),
             Err(why) => {
                 // The same expression fails the same way every time: stop paying for it.
@@ -96,6 +85,19 @@ impl StreamEndReader {
                 None
             }
         }
+    }
+
+    /// Evaluate one compiled form of the list and fill the facts from its answer.
+    fn evaluate(
+        &self,
+        token: u32,
+        req: &mut RequestFacts,
+        resp: &mut ResponseFacts,
+    ) -> Result<ListenerDirection, String> {
+        let answer = host::cel_evaluate(token).ok_or("the host did not evaluate it")?;
+        self.query
+            .apply(&pairs::list_elements(&answer), req, resp)
+            .map_err(|e| e.to_string())
     }
 
     /// Only the listener direction (when it was asked for, else unspecified): what a hop whose spans

@@ -6,7 +6,7 @@
 
 use super::error::ParseError;
 use super::headers::trim_ows;
-use crate::ids::{lower_hex_value, SpanId, TraceFlags, TraceId};
+use crate::ids::{lower_hex_value, write_lower_hex, SpanId, TraceFlags, TraceId};
 
 /// Length of a version `00` header, and of the part of a higher version that we parse.
 const V00_LEN: usize = 55;
@@ -57,25 +57,11 @@ impl TraceparentValue {
         // Only ASCII hex digits and dashes are ever written, so this never falls back.
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
-    /// The header value as bytes (what the host call takes).
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
 }
 
 impl std::fmt::Debug for TraceparentValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// Write the lower-case hex of `bytes` into `out` (two digits per byte).
-fn write_lower_hex(out: &mut [u8], bytes: &[u8]) {
-    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-        if let [hi, lo] = pair {
-            *hi = crate::ids::hex_digit(b >> 4);
-            *lo = crate::ids::hex_digit(b & 0x0f);
-        }
     }
 }
 
