@@ -57,6 +57,9 @@ def parse_args():
     p.add_argument("--warmup", type=int, default=200, help="uncounted requests before counting")
     p.add_argument("--connections", type=int, default=1,
                    help="keep-alive connections sending in parallel (default 1: sequential)")
+    p.add_argument("--cache-sim", action="store_true",
+                   help="also simulate the caches (callgrind --cache-sim=yes, ~2x slower) and report "
+                   "L1 and last-level misses per request: what instruction counts cannot see")
     p.add_argument("--envoy")
     p.add_argument("--wasm-dir", default=os.environ.get(
         "HOPTRACE_WASM_DIR", str(REPO / "target" / "wasm32-wasip1" / "release")))
@@ -103,19 +106,31 @@ def send_concurrently(port, n, connections):
         raise RuntimeError(f"{len(errors)} connection(s) failed: {errors[0]}")
 
 
-def callgrind_total(prefix):
-    """Instructions in the dumps callgrind wrote for `prefix` (the counted window)."""
-    total = 0
+def callgrind_events(prefix):
+    """Event totals (Ir, and with --cache-sim the simulated misses) in the dump of the counted
+    window: the largest of the dumps callgrind wrote for `prefix`."""
+    best = {"Ir": 0}
     for path in glob.glob(f"{prefix}*"):
+        names = ["Ir"]
         with open(path, errors="replace") as f:
             for line in f:
-                if line.startswith(("summary:", "totals:")):
-                    total = max(total, int(line.split()[1]))
-    return total
+                if line.startswith("events:"):
+                    names = line.split()[1:]
+                elif line.startswith(("summary:", "totals:")):
+                    totals = dict(zip(names, map(int, line.split()[1:])))
+                    if totals.get("Ir", 0) > best["Ir"]:
+                        best = totals
+    return best
+
+
+def callgrind_total(prefix):
+    """Instructions in the dumps callgrind wrote for `prefix` (the counted window)."""
+    return callgrind_events(prefix)["Ir"]
 
 
 class Counter:
-    """The sink, the upstream, and one variant at a time under callgrind."""
+    """The sink, the upstream, and the variants under callgrind: started together, counted one at
+    a time."""
 
     def __init__(self, args, envoy, run_dir):
         self.args = args
@@ -124,21 +139,36 @@ class Counter:
         self.bench = run.Bench(argparse.Namespace(load_core=1, proxy_core=0, wasm_dir=args.wasm_dir),
                                envoy, None, run_dir)
         self.procs = self.bench.procs
+        self.misses = {}  # variant -> {event: per request}, with --cache-sim
 
-    def count(self, v):
+    def start(self, v):
+        """Starts `v`'s Envoy under callgrind with counting off. Start-up under valgrind is most of
+        a variant's time, so all variants start together; counting waits for a quiet machine."""
         port, admin = free_port(), free_port()
         bootstrap = v.bootstrap(port, admin, self.bench.upstream_port, self.bench.sinks[v.name],
                                 self.args.wasm_dir)
         cfg = self.run_dir / f"{v.name}.yaml"
         cfg.write_text(json.dumps(bootstrap, indent=1))
         prefix = self.run_dir / f"{v.name}.callgrind"
-        started = time.monotonic()
         self.procs.start(v.name, ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                                  "--smc-check=all", f"--callgrind-out-file={prefix}", self.envoy,
+                                  "--smc-check=all", f"--callgrind-out-file={prefix}",
+                                  *(["--cache-sim=yes"] if self.args.cache_sim else []), self.envoy,
                                   "-c", str(cfg), "--concurrency", "1", "--disable-hot-restart",
-                                  "--log-level", "warn"], 0)
+                                  "--log-level", "warn"], "0,1")
+        return {"port": port, "admin": admin, "prefix": prefix}
+
+    def wait_ready(self, v, started):
+        """Waits until `v` is ready, then pins all its threads to the proxy core, as in the timed
+        run (start-up used both cores)."""
+        self.procs.wait_http(v.name, f"http://127.0.0.1:{started['admin']}/ready", timeout=900)
+        subprocess.run(["taskset", "-a", "-p", "-c", "0", str(self.procs.pid(v.name))], check=True,
+                       capture_output=True)
+
+    def count(self, v, started):
+        """Counts `v` (already ready), then stops it."""
+        port, prefix = started["port"], started["prefix"]
+        began = time.monotonic()
         try:
-            self.procs.wait_http(v.name, f"http://127.0.0.1:{admin}/ready", timeout=600)
             pid = str(self.procs.pid(v.name))
             send_concurrently(port, self.args.warmup, self.args.connections)
             # Past the first ticks and exports: count steady state.
@@ -152,8 +182,13 @@ class Counter:
             sink = self.bench.sink_stats(v.name)
         finally:
             self.procs.stop(v.name)
-        per_request = callgrind_total(prefix) / self.args.requests
-        seconds = time.monotonic() - started
+        events = callgrind_events(prefix)
+        per_request = events["Ir"] / self.args.requests
+        if self.args.cache_sim:
+            self.misses[v.name] = {k: n / self.args.requests for k, n in events.items() if k != "Ir"}
+            print(f"instructions: {v.name:<24} misses per request: " + ", ".join(
+                f"{k} {n:,.0f}" for k, n in self.misses[v.name].items()), flush=True)
+        seconds = time.monotonic() - began
         print(f"instructions: {v.name:<24} {per_request:>10,.0f} per request "
               f"({sink['spans']} spans at the sink; {seconds:.0f} s)", flush=True)
         return per_request
@@ -171,7 +206,22 @@ def connections_text(n):
             else f"on {n} keep-alive connections in parallel")
 
 
-def main_md(meta, counts, what):
+def misses_table(misses):
+    """Simulated cache misses per request (--cache-sim), each against the baseline's."""
+    if not misses or "baseline" not in misses:
+        return []
+    events = [k for k in misses["baseline"] if k.endswith(("mr", "mw"))]
+    out = ["", "Simulated cache misses per request (`--cache-sim=yes`; I1/D1 = level 1, LL = last "
+           "level; Δ against the baseline):", "",
+           "| variant | " + " | ".join(events) + " |", "|---|" + "---:|" * len(events)]
+    for name, row in misses.items():
+        cells = [f"{row.get(k, 0):,.0f}" if name == "baseline"
+                 else f"{row.get(k, 0) - misses['baseline'].get(k, 0):+,.0f}" for k in events]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out
+
+
+def main_md(meta, counts, what, misses=None):
     base = counts["baseline"]
 
     def delta(name):
@@ -187,7 +237,7 @@ def main_md(meta, counts, what):
         "which requests its random trace ids sample varies, and each sampled one costs ~125k, so "
         f"its count moves by about ±{125_000 * (0.01 * meta['requests']) ** 0.5 / meta['requests']:,.0f} "
         "(one standard deviation).", "",
-        *table(counts, base, what), ""]
+        *table(counts, base, what), *misses_table(misses), ""]
     lines = []
     h100, nat = delta("hoptrace100"), delta("native100_upstream")
     if h100 is not None and nat:
@@ -263,11 +313,22 @@ def main():
     try:
         counter.bench.start_sink(variants)
         counter.bench.start_upstream()
+        started_at = {}
         for v in variants:
             if v.wasm and v.wasm_path(args.wasm_dir) is None:
                 print(f"instructions: SKIP {v.name}: no {v.wasm[0]} in {args.wasm_dir}")
                 continue
-            counts[v.name] = counter.count(v)
+            started_at[v.name] = counter.start(v)
+        for v in variants:
+            if v.name in started_at:
+                counter.wait_ready(v, started_at[v.name])
+        print(f"instructions: {len(started_at)} proxies ready under callgrind "
+              f"({time.monotonic() - started:.0f} s)", flush=True)
+        # Let V8's background compilation finish before anything is counted.
+        time.sleep(3.0)
+        for v in variants:
+            if v.name in started_at:
+                counts[v.name] = counter.count(v, started_at[v.name])
     finally:
         counter.procs.stop_all()
     meta = {
@@ -280,7 +341,7 @@ def main():
         "connections": args.connections,
     }
     what = {v.name: v.what for v in variants}
-    out.write_text(probe_md(meta, counts) if args.probe else main_md(meta, counts, what))
+    out.write_text(probe_md(meta, counts) if args.probe else main_md(meta, counts, what, counter.misses))
     print(f"instructions: wrote {out} ({time.monotonic() - started:.0f} s)")
     return 0
 

@@ -30,14 +30,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-def cpu_seconds(pid):
-    """User + system CPU time of the whole process (all threads) from /proc/<pid>/stat."""
+def cpu_times(pid):
+    """(user, system) CPU seconds of the whole process (all threads) from /proc/<pid>/stat."""
     with open(f"/proc/{pid}/stat") as f:
         stat = f.read()
     # Fields after the command name (which may hold spaces) start at field 3 (state).
     fields = stat[stat.rindex(")") + 2 :].split()
-    utime, stime = int(fields[11]), int(fields[12])
-    return (utime + stime) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of the whole process (all threads)."""
+    return sum(cpu_times(pid))
 
 
 def http_get(url, timeout=2.0, headers=None):

@@ -7,13 +7,14 @@ load core. Each variant's propagation is checked before it is measured; rounds a
 rotated; numbers are ratios to the same round's baseline. Writes bench/results.md and the README
 section between `<!-- bench:start -->` and `<!-- bench:end -->`.
 
-    .venv/bin/python bench/run.py                    # the full run, ~10 minutes (see below)
+    .venv/bin/python bench/run.py                    # the full run, ~5 minutes (see below)
     .venv/bin/python bench/run.py --quick            # smoke: 1 round of 2 s, output in bench/.run/
     .venv/bin/python bench/run.py --variants baseline,native100
 
-Time budget of the full run: 9 variants × 5 rounds × (2 s warm-up + 8 s measured + 2 × 1.2 s for the
-exporters to flush) ≈ 9.5 minutes, plus under a minute to start and check the proxies: under the
-15 minutes the issue allows. Printed at the start of every run.
+Time budget of the full run: 9 variants × (2 s warm-up + 8 rounds × 3 s measured, ~0.4 s between
+slices) ≈ 4.4 minutes, plus under a minute to start and check the proxies. Printed at the start of
+every run. Short slices in many rounds beat long ones in few: this shared machine's speed drifts over
+tens of seconds, and a round of 9 slices lasts about 30 s.
 
 Environment: HOPTRACE_ENVOY (the envoy binary), HOPTRACE_WASM_DIR (where hoptrace.wasm and the floor
 filters are; default <repo>/target/wasm32-wasip1/release).
@@ -38,7 +39,7 @@ sys.path.insert(0, str(BENCH))
 import check  # noqa: E402
 import report  # noqa: E402
 import wrk  # noqa: E402
-from procs import Processes, cpu_seconds, free_port, http_get, run_pinned  # noqa: E402
+from procs import Processes, cpu_seconds, cpu_times, free_port, http_get, run_pinned  # noqa: E402
 from variants import BY_NAME, VARIANTS, candidate_variants, probe_variants  # noqa: E402
 import envoy_configs  # noqa: E402
 
@@ -62,11 +63,12 @@ def parse_args():
     p.add_argument("--paired", action="store_true",
                    help="load all variants at the same time in each round (for A/B comparisons of "
                    "CPU per request on a noisy machine; req/s and latency then mean little)")
-    p.add_argument("--rounds", type=int, default=4)
-    p.add_argument("--warmup", type=int, default=2, help="seconds of load before each measurement")
-    p.add_argument("--duration", type=int, default=6, help="measured seconds per run")
+    p.add_argument("--rounds", type=int, default=8)
+    p.add_argument("--warmup", type=int, default=2,
+                   help="seconds of load per variant before the first round (with --paired: per round)")
+    p.add_argument("--duration", type=int, default=3, help="measured seconds per slice")
     p.add_argument("--settle", type=float, default=1.2,
-                   help="seconds for exporters to flush before and after each measurement")
+                   help="with --paired: seconds for exporters to flush before and after each measurement")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 1 round, 1 s warm-up, 2 s measured; output under bench/.run/")
@@ -204,7 +206,7 @@ class Bench:
         argv = wrk.argv(self.wrk, f"http://127.0.0.1:{port}/", self.args.connections, seconds)
         return wrk.parse(run_pinned(argv, self.args.load_core, timeout=seconds + 60))
 
-    def record(self, v, rnd, slot, result, cpu, before):
+    def record(self, v, rnd, slot, result, cpu, before, sys_s=None):
         """One run's record: wrk's result, the proxy's CPU and what the sink decoded since `before`."""
         after = self.sink_stats(v.name)
         sink = {k: after[k] - before[k] for k in ("posts", "spans", "wire_bytes", "decoded_bytes", "errors")}
@@ -212,8 +214,12 @@ class Bench:
                          if n - before["kinds"].get(k, 0)}
         if sink["errors"]:
             print(f"bench: {v.name}: sink could not decode {sink['errors']} POST(s): {after['last_error']}")
-        return {"round": rnd, "slot": slot, "variant": v.name, **result, "cpu_s": cpu,
-                "cpu_us": cpu / result["requests"] * 1e6 if result["requests"] else 0.0, "sink": sink}
+        per_request = (lambda secs: secs / result["requests"] * 1e6 if result["requests"] else 0.0)
+        out = {"round": rnd, "slot": slot, "variant": v.name, **result, "cpu_s": cpu,
+               "cpu_us": per_request(cpu), "sink": sink}
+        if sys_s is not None:
+            out["sys_us"] = per_request(sys_s)
+        return out
 
     def measure_together(self, variants, rnd):
         """`--paired`: load every variant at once, so whatever else the machine does in those
@@ -246,34 +252,94 @@ class Bench:
             runs.append(run)
         return runs
 
-    def measure(self, v, rnd, slot):
+    def warm(self, v):
+        """Load once before the first measurement: connections, V8's tier-up, the allocator."""
+        self.load(self.proxies[v.name][0], self.args.warmup)
+
+    def start_slice(self, v, rnd, slot):
+        """Loads `v` for the measured seconds; the slice stays open (its CPU and sink still
+        counting) until `finish_slice`, so the export flush after the load is the variant's own."""
         port, _ = self.proxies[v.name]
         pid = self.procs.pid(v.name)
-        self.load(port, self.args.warmup)
-        time.sleep(self.args.settle)
         before = self.sink_stats(v.name)
-        cpu0 = cpu_seconds(pid)
+        cpu0 = cpu_times(pid)
         result = self.load(port, self.args.duration)
-        cpu1 = cpu_seconds(pid)
         if self.procs.children[v.name][0].poll() is not None:
             raise RuntimeError(f"{v.name} exited during the run")
-        time.sleep(self.args.settle)
-        run = self.record(v, rnd, slot, result, cpu1 - cpu0, before)
+        return {"v": v, "rnd": rnd, "slot": slot, "before": before, "cpu0": cpu0, "result": result}
+
+    def finish_slice(self, open_slice):
+        v, result = open_slice["v"], open_slice["result"]
+        cpu1 = cpu_times(self.procs.pid(v.name))
+        user, sys_ = (b - a for a, b in zip(open_slice["cpu0"], cpu1))
+        run = self.record(v, open_slice["rnd"], open_slice["slot"], result, user + sys_,
+                          open_slice["before"], sys_s=sys_)
         sink = run["sink"]
-        print(f"bench: round {rnd} {v.name:<19} {result['rps']:>8.0f} req/s  "
+        print(f"bench: round {run['round']} {v.name:<19} {result['rps']:>8.0f} req/s  "
               f"p50 {result['p50_ms']:.3f} ms  p99 {result['p99_ms']:.3f} ms  "
-              f"{run['cpu_us']:6.1f} µs/req  {sink['spans']} spans in {sink['posts']} POSTs"
+              f"{run['cpu_us']:6.1f} µs/req ({run['sys_us']:5.1f} sys)  "
+              f"{sink['spans']} spans in {sink['posts']} POSTs"
               + (f"  ({result['non2xx']} non-2xx, {result['socket_errors']} socket errors)"
                  if result["non2xx"] or result["socket_errors"] else ""))
         return run
 
 
+def round_order(names, rnd):
+    """The variants' order in round `rnd`: rotated by `rnd` so each variant moves through the round,
+    and reversed in odd rounds so no variant always follows the same neighbour (and none runs
+    twice in a row, which would put its own load into the previous slice's tail)."""
+    k = rnd % len(names)
+    order = names[k:] + names[:k]
+    return order[::-1] if rnd % 2 else order
+
+
 def budget_text(n, args):
-    per_run = args.warmup + args.duration + 2 * args.settle + 0.3
-    total = n * args.rounds * per_run
-    return (f"{n} variants × {args.rounds} rounds × ({args.warmup} s warm-up + {args.duration} s "
-            f"measured + {2 * args.settle:g} s flush waits) ≈ {total / 60:.1f} min plus start-up "
-            "and checks (< 1 min)"), total
+    if args.paired:
+        per_round = args.warmup + args.duration + 2 * args.settle + 0.3
+        total = args.rounds * per_round
+        return (f"{args.rounds} rounds × ({args.warmup} s warm-up + {args.duration} s measured + "
+                f"{2 * args.settle:g} s flush waits), all variants at once ≈ {total / 60:.1f} min "
+                "plus start-up and checks (< 1 min)"), total
+    # ~0.4 s per slice goes to starting wrk and its 32 connections and reading the sink.
+    total = n * args.warmup + n * args.rounds * (args.duration + 0.4) + args.duration
+    return (f"{n} variants × ({args.warmup} s warm-up + {args.rounds} rounds × {args.duration} s "
+            f"measured, ~0.4 s between slices) ≈ {total / 60:.1f} min plus start-up and checks "
+            "(< 1 min)"), total
+
+
+def measure_interleaved(bench, live, args):
+    """Every variant warmed once, then `rounds` rounds of one short slice each. A slice's CPU and
+    sink counts run on through the next slice (another proxy), so each variant's export flush is
+    its own and no time is spent waiting for it; the last slice waits one slice length."""
+    runs = []
+    for n in list(live):
+        try:
+            bench.warm(BY_NAME[n])
+        except (ValueError, RuntimeError, OSError) as err:
+            bench.skip(n, f"failed while warming up: {err}\n{bench.procs.log_tail(n)}")
+            bench.procs.stop(n)
+    live[:] = [n for n in live if n not in bench.skipped]
+    open_slice = None
+    for rnd in range(args.rounds):
+        if "baseline" not in live:
+            raise SystemExit("bench: the baseline failed; nothing to compare against")
+        for slot, n in enumerate(round_order(live, rnd)):
+            try:
+                started = bench.start_slice(BY_NAME[n], rnd, slot)
+            except (ValueError, RuntimeError, OSError) as err:
+                # One broken proxy must not cost the other variants their numbers.
+                bench.skip(n, f"failed in round {rnd}: {err}\n{bench.procs.log_tail(n)}")
+                bench.procs.stop(n)
+                started = None
+            if open_slice is not None and open_slice["v"].name not in bench.skipped:
+                runs.append(bench.finish_slice(open_slice))
+            open_slice = started
+        runs = [r for r in runs if r["variant"] not in bench.skipped]
+        live[:] = [n for n in live if n not in bench.skipped]
+    if open_slice is not None:
+        time.sleep(args.duration)
+        runs.append(bench.finish_slice(open_slice))
+    return runs
 
 
 def main():
@@ -312,7 +378,7 @@ def main():
     scratch = args.quick or args.probe or args.paired
     out = Path(args.out) if args.out else (run_dir / "results.md" if scratch else BENCH / "results.md")
     readme = Path(args.readme) if args.readme else (None if scratch else REPO / "README.md")
-    budget, planned = budget_text(1 if args.paired else len(names), args)
+    budget, planned = budget_text(len(names), args)
     print(f"bench: {len(names)} variants; budget {budget}; logs in {run_dir}")
 
     # A signal becomes an exception so the finally below stops every child.
@@ -339,19 +405,8 @@ def main():
         live = [n for n in names if n in bench.proxies]
         for rnd in range(args.rounds if args.paired else 0):
             runs += bench.measure_together([BY_NAME[n] for n in live], rnd)
-        for rnd in range(0 if args.paired else args.rounds):
-            k = rnd % len(live)
-            for slot, n in enumerate(live[k:] + live[:k]):
-                try:
-                    runs.append(bench.measure(BY_NAME[n], rnd, slot))
-                except (ValueError, RuntimeError, OSError) as err:
-                    # One broken proxy must not cost the other variants their numbers.
-                    bench.skip(n, f"failed in round {rnd}: {err}\n{bench.procs.log_tail(n)}")
-                    runs = [r for r in runs if r["variant"] != n]
-                    bench.procs.stop(n)
-            live = [n for n in live if n not in bench.skipped]
-            if "baseline" not in live:
-                raise SystemExit("bench: the baseline failed; nothing to compare against")
+        if not args.paired:
+            runs += measure_interleaved(bench, live, args)
     finally:
         bench.procs.stop_all()
     elapsed = time.monotonic() - started

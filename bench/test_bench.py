@@ -1,5 +1,5 @@
 """Unit tests for the benchmark's pure parts: wrk parsing, the traceparent check, the statistics,
-the target verdicts and the README rewrite. No process is started.
+the target verdicts, the README rewrite and the order of the slices. No process is started.
 
     .venv/bin/python -m unittest discover -s bench
 """
@@ -112,6 +112,23 @@ class Statistics(unittest.TestCase):
         self.assertTrue(texts[0].endswith("; holds in 2 of 2 rounds"), texts[0])
         self.assertTrue(texts[1].endswith("; holds in 1 of 2 rounds"), texts[1])
 
+    def test_cpu_verdicts_weigh_the_spread_of_the_rounds(self):
+        def rounds(margins):
+            out = []
+            for r, m in enumerate(margins):
+                out += [run(r, "baseline", 10000, 100), run(r, "floor_rewrite", 9000, 120),
+                        run(r, "hoptrace1", 9000, 120 + m)]
+            return out
+
+        names = ["baseline", "floor_rewrite", "hoptrace1"]
+        for margins, want in [([-5, -4, -6, -5], "PASS"), ([5, 4, 6, 5], "FAIL"),
+                              ([10, -10, 12, -8], "UNRESOLVED")]:
+            with self.subTest(margins=margins):
+                runs = rounds(margins)
+                verdict, text = report.targets(runs, report.summarize(runs, names))[1]
+                self.assertEqual(verdict, want, text)
+                self.assertIn("± ", text)
+
     def test_a_silent_exporter_fails_its_targets(self):
         runs = [dict(r, sink=dict(r["sink"], spans=0, posts=0)) if r["variant"] == "hoptrace100" else r
                 for r in self.RUNS]
@@ -202,3 +219,25 @@ class Probe(unittest.TestCase):
         probes = variants.probe_variants(10, {"probe_clock", "probe_cel_list"})
         self.assertEqual([v.name for v in probes], ["probe_noop", "probe_clock", "probe_cel_list"])
         self.assertTrue(probes[2].plugin_config.startswith("cel 10 ["))
+
+
+class RoundOrder(unittest.TestCase):
+    NAMES = ["baseline", "a", "b", "c"]
+
+    def test_no_variant_runs_twice_in_a_row(self):
+        # A slice's CPU counts on through the next slice: that must be another proxy's load.
+        import run
+        for n in range(2, 10):
+            names = [str(i) for i in range(n)]
+            flat = [v for r in range(8) for v in run.round_order(names, r)]
+            self.assertFalse([a for a, b in zip(flat, flat[1:]) if a == b], n)
+
+    def test_predecessors_vary(self):
+        import run
+        before = {}
+        for r in range(len(self.NAMES)):
+            order = run.round_order(self.NAMES, r)
+            for prev, name in zip(order, order[1:]):
+                before.setdefault(name, set()).add(prev)
+        for name, prevs in before.items():
+            self.assertGreater(len(prevs), 1, name)
