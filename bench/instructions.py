@@ -140,6 +140,7 @@ class Counter:
                                envoy, None, run_dir)
         self.procs = self.bench.procs
         self.misses = {}  # variant -> {event: per request}, with --cache-sim
+        self.spans = {}  # variant -> spans the sink received for the counted requests
 
     def start(self, v):
         """Starts `v`'s Envoy under callgrind with counting off. Start-up under valgrind is most of
@@ -173,6 +174,7 @@ class Counter:
             send_concurrently(port, self.args.warmup, self.args.connections)
             # Past the first ticks and exports: count steady state.
             time.sleep(1.0)
+            spans_before = self.bench.sink_stats(v.name)["spans"]
             subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
             send_concurrently(port, self.args.requests, self.args.connections)
             # The batches those requests filled leave on the next ticks; count them too.
@@ -180,6 +182,7 @@ class Counter:
             subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
             subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
             sink = self.bench.sink_stats(v.name)
+            self.spans[v.name] = sink["spans"] - spans_before
         finally:
             self.procs.stop(v.name)
         events = callgrind_events(prefix)
@@ -190,7 +193,8 @@ class Counter:
                 f"{k} {n:,.0f}" for k, n in self.misses[v.name].items()), flush=True)
         seconds = time.monotonic() - began
         print(f"instructions: {v.name:<24} {per_request:>10,.0f} per request "
-              f"({sink['spans']} spans at the sink; {seconds:.0f} s)", flush=True)
+              f"({self.spans.get(v.name, 0)} spans from the counted requests; {seconds:.0f} s)",
+              flush=True)
         return per_request
 
 
@@ -221,7 +225,26 @@ def misses_table(misses):
     return out
 
 
-def main_md(meta, counts, what, misses=None):
+def at_exact_ratio(counts, spans, requests, ratio=0.01):
+    """hoptrace1's count as if exactly `ratio` of the counted requests had been sampled.
+
+    Which requests hoptrace1 samples follows its random trace ids, so a run samples a few more or
+    fewer than 1 %, and each sampled request costs as much as ~3 unsampled ones. hoptrace100 gives
+    the price of sampling (its spans per request, and its count against hoptrace1's):
+    (extra instructions per sampled request) = (c100 − c1) / (1 − f1), f1 the fraction sampled.
+    Returns (sampled requests, adjusted count), or None without the two variants' spans."""
+    if "hoptrace1" not in counts or "hoptrace100" not in counts or not spans.get("hoptrace100"):
+        return None
+    spans_per_sampled = spans["hoptrace100"] / requests
+    sampled = spans.get("hoptrace1", 0) / spans_per_sampled
+    f1 = sampled / requests
+    if f1 >= 1:
+        return None
+    extra = (counts["hoptrace100"] - counts["hoptrace1"]) / (1 - f1)
+    return sampled, counts["hoptrace1"] + (ratio - f1) * extra
+
+
+def main_md(meta, counts, what, misses=None, spans=None):
     base = counts["baseline"]
 
     def delta(name):
@@ -234,9 +257,11 @@ def main_md(meta, counts, what, misses=None):
         "callouts of the next 1.5 s. User-space instructions of the whole proxy process (Envoy, V8, "
         "the JIT-compiled wasm); kernel work is not counted. A variant that always or never samples "
         "counts the same to within a few hundred instructions run after run. hoptrace1 does not: "
-        "which requests its random trace ids sample varies, and each sampled one costs ~125k, so "
-        f"its count moves by about ±{125_000 * (0.01 * meta['requests']) ** 0.5 / meta['requests']:,.0f} "
-        "(one standard deviation).", "",
+        "which requests its random trace ids sample varies, and each sampled one costs ~80k more "
+        f"than an unsampled one, so its count moves by about "
+        f"±{80_000 * (0.01 * meta['requests']) ** 0.5 / meta['requests']:,.0f} (one standard "
+        "deviation). The sink's span count says how many it sampled; the line 'at exactly 1 %' "
+        "below corrects for the difference with hoptrace100's price of a sampled request.", "",
         *table(counts, base, what), *misses_table(misses), ""]
     lines = []
     h100, nat = delta("hoptrace100"), delta("native100_upstream")
@@ -247,6 +272,12 @@ def main_md(meta, counts, what, misses=None):
     if h1 is not None and rw is not None:
         lines.append(f"- hoptrace1 overhead {h1:+,.0f} against floor_rewrite {rw:+,.0f}: "
                      f"{h1 - rw:+,.0f} instructions per request")
+    exact = at_exact_ratio(counts, spans or {}, meta["requests"])
+    if exact is not None and rw is not None:
+        sampled, adjusted = exact
+        lines.append(f"- hoptrace1 sampled {sampled:.0f} of the {meta['requests']} counted requests "
+                     f"(1 % is {meta['requests'] / 100:.0f}); at exactly 1 % its overhead would be "
+                     f"{adjusted - base:+,.0f}: {adjusted - base - rw:+,.0f} against floor_rewrite")
     trimmed = delta("floor_rewrite_trimmed")
     if h1 is not None and trimmed is not None:
         lines.append(f"- hoptrace1 against floor_rewrite with its exports trimmed like hoptrace's "
@@ -341,7 +372,7 @@ def main():
         "connections": args.connections,
     }
     what = {v.name: v.what for v in variants}
-    out.write_text(probe_md(meta, counts) if args.probe else main_md(meta, counts, what, counter.misses))
+    out.write_text(probe_md(meta, counts) if args.probe else main_md(meta, counts, what, counter.misses, counter.spans))
     print(f"instructions: wrote {out} ({time.monotonic() - started:.0f} s)")
     return 0
 

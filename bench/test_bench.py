@@ -241,3 +241,19 @@ class RoundOrder(unittest.TestCase):
                 before.setdefault(name, set()).add(prev)
         for name, prevs in before.items():
             self.assertGreater(len(prevs), 1, name)
+
+
+class ExactRatio(unittest.TestCase):
+    def test_corrects_hoptrace1_to_exactly_one_percent(self):
+        import instructions
+        # 1000 requests: hoptrace100 costs 100 more per request and sends 2 spans per request;
+        # hoptrace1 sampled 20 (2 %), twice its share, so half its sampling cost comes off.
+        counts = {"baseline": 0, "hoptrace100": 300, "hoptrace1": 202}
+        spans = {"hoptrace100": 2000, "hoptrace1": 40}
+        sampled, adjusted = instructions.at_exact_ratio(counts, spans, 1000)
+        self.assertAlmostEqual(sampled, 20)
+        self.assertAlmostEqual(adjusted, 202 - 0.01 * (300 - 202) / 0.98)
+
+    def test_needs_both_variants(self):
+        import instructions
+        self.assertIsNone(instructions.at_exact_ratio({"hoptrace1": 1}, {}, 1000))

@@ -49,9 +49,9 @@ impl StreamEndReader {
             code_details_if_error(resp);
             return direction;
         }
-        complete_request(req);
-        response(resp);
-        self.direction_only()
+        let direction = self.query.apply_each(host::property, req, resp);
+        code_details_if_error(resp);
+        direction
     }
 
     /// The facts from one CEL evaluation (two when the bare list fails), `None` without CEL.
@@ -109,29 +109,6 @@ impl StreamEndReader {
             ListenerDirection::Unspecified
         }
     }
-}
-
-/// Fill the request facts only the host knows, at stream end.
-fn complete_request(req: &mut RequestFacts) {
-    req.start_unix_nano = host::property_i64(&["request", "time"])
-        .and_then(|t| u64::try_from(t).ok())
-        .unwrap_or(0);
-    req.protocol = host::property_string(&["request", "protocol"]).unwrap_or_default();
-    req.client_address = host::property_string(&["source", "address"]).unwrap_or_default();
-}
-
-/// How the stream ended, read in `on_log`.
-fn response(resp: &mut ResponseFacts) {
-    resp.status_code = host::property_i64(&["response", "code"])
-        .and_then(|c| u16::try_from(c).ok())
-        .unwrap_or(0);
-    resp.response_flags = host::property_i64(&["response", "flags"])
-        .and_then(|f| u64::try_from(f).ok())
-        .unwrap_or(0);
-    code_details_if_error(resp);
-    resp.upstream_cluster = host::property_string(&["xds", "cluster_name"]).unwrap_or_default();
-    resp.upstream_address = host::property_string(&["upstream", "address"]).unwrap_or_default();
-    resp.route_name = host::property_string(&["xds", "route_name"]).unwrap_or_default();
 }
 
 /// `response.code_details`, only worth a host call when it explains an error.

@@ -249,6 +249,34 @@ impl StreamEndQuery {
         }
         Ok(direction)
     }
+
+    /// Fill the same facts one property at a time, for hosts without CEL: `read` gets each
+    /// attribute's property path (`["request", "time"]`) and answers its bytes, encoded as in the
+    /// list. An absent property, or an integer that is not 8 bytes, counts as empty / zero.
+    pub fn apply_each(
+        &self,
+        mut read: impl FnMut(&[&str]) -> Option<Vec<u8>>,
+        request: &mut RequestFacts,
+        response: &mut ResponseFacts,
+    ) -> ListenerDirection {
+        let answers: Vec<Vec<u8>> = self
+            .elements()
+            .map(|e| {
+                let path: Vec<&str> = e.attribute.split('.').collect();
+                let bytes = read(&path).unwrap_or_default();
+                if e.kind.is_integer() && bytes.len() != 8 {
+                    0_i64.to_le_bytes().to_vec()
+                } else {
+                    bytes
+                }
+            })
+            .collect();
+        let slices: Vec<&[u8]> = answers.iter().map(Vec::as_slice).collect();
+        // Every answer has the list's shape by now, so this cannot fail; if it did, the facts
+        // stay as they were and the direction unspecified.
+        self.apply(&slices, request, response)
+            .unwrap_or(ListenerDirection::Unspecified)
+    }
 }
 
 impl Kind {
@@ -388,5 +416,46 @@ mod tests {
         assert_eq!(req.start_unix_nano, 0);
         assert_eq!(resp.status_code, 0);
         assert_eq!(req.protocol, "");
+    }
+
+    #[test]
+    fn apply_each_reads_every_attribute_by_its_property_path() {
+        let mut asked = Vec::new();
+        let (mut req, mut resp) = (RequestFacts::default(), ResponseFacts::default());
+        let direction = StreamEndQuery::new(true).apply_each(
+            |path| {
+                asked.push(path.join("."));
+                match path {
+                    ["response", "code"] => Some(200_i64.to_le_bytes().to_vec()),
+                    ["upstream", "address"] => Some(b"10.0.0.9:8080".to_vec()),
+                    // Not an 8-byte integer: read as zero, and the rest is still used.
+                    ["response", "flags"] => Some(vec![1, 2, 3]),
+                    ["xds", "listener_direction"] => Some(2_i64.to_le_bytes().to_vec()),
+                    _ => None,
+                }
+            },
+            &mut req,
+            &mut resp,
+        );
+        assert_eq!(
+            asked,
+            [
+                "request.time",
+                "request.protocol",
+                "source.address",
+                "response.code",
+                "response.flags",
+                "xds.cluster_name",
+                "upstream.address",
+                "xds.route_name",
+                "xds.listener_direction"
+            ]
+        );
+        assert_eq!(resp.status_code, 200);
+        assert_eq!(resp.response_flags, 0);
+        assert_eq!(resp.upstream_address, "10.0.0.9:8080");
+        assert_eq!(resp.upstream_cluster, "");
+        assert_eq!(req.start_unix_nano, 0);
+        assert_eq!(direction, ListenerDirection::Outbound);
     }
 }
