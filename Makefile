@@ -97,11 +97,11 @@ bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~14 min): b
 	cargo bench -q -p hoptrace-core --bench hop --no-run 2>/dev/null
 	@# The shim counts host calls exactly in an unoptimised build, which compiles in half the time.
 	cargo build -q --profile shim-count -p hoptrace-shim
-	@# The same targets in proxy instructions under callgrind (~3 min): CPU time on a shared machine
-	@# swings by a quarter between runs, instruction counts do not (bench/instructions.md). Counted
-	@# only once nothing else runs: timers and V8's background work are paid per second, not per
-	@# request, so a busy machine (a compiler next door) spreads them over fewer requests.
-	$(PY) bench/instructions.py --requests 1500 --variants native100_upstream,floor_rewrite,floor_rewrite_trimmed,hoptrace100,hoptrace1
+	@# The same targets in proxy instructions and simulated cache misses under callgrind (~3.5 min):
+	@# CPU time on a shared machine swings by a quarter between runs, these counts do not
+	@# (bench/instructions.md). Counted once nothing else runs; what a proxy does per second (timers,
+	@# ticks) is counted idle and subtracted, as callgrind's slowness would charge it to few requests.
+	$(PY) bench/instructions.py --cache-sim --requests 1200 --variants native100_upstream,floor_rewrite,floor_rewrite_trimmed,hoptrace100,hoptrace1
 	cargo bench -p hoptrace-core --bench hop -- --warm-up-time 1 --measurement-time 3 2>/dev/null \
 		| grep -E '^(decide|record)|time:' > bench/criterion.txt
 	./target/shim-count/hoptrace-shim bench --wasm $(WASM) -n 2000 > bench/shim-hostcalls.txt

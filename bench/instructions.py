@@ -82,6 +82,10 @@ def send(port, n):
         conn.close()
 
 
+# Seconds of no traffic counted first, to price what time alone costs each proxy.
+IDLE_SECONDS = 2.0
+
+
 def send_concurrently(port, n, connections):
     """`n` GETs spread over `connections` keep-alive connections in parallel (as wrk keeps several
     requests in the proxy at once, which changes how its work is batched)."""
@@ -106,26 +110,34 @@ def send_concurrently(port, n, connections):
         raise RuntimeError(f"{len(errors)} connection(s) failed: {errors[0]}")
 
 
-def callgrind_events(prefix):
-    """Event totals (Ir, and with --cache-sim the simulated misses) in the dump of the counted
-    window: the largest of the dumps callgrind wrote for `prefix`."""
-    best = {"Ir": 0}
-    for path in glob.glob(f"{prefix}*"):
-        names = ["Ir"]
-        with open(path, errors="replace") as f:
-            for line in f:
-                if line.startswith("events:"):
-                    names = line.split()[1:]
-                elif line.startswith(("summary:", "totals:")):
-                    totals = dict(zip(names, map(int, line.split()[1:])))
-                    if totals.get("Ir", 0) > best["Ir"]:
-                        best = totals
-    return best
+def events_of(path):
+    """Event totals (Ir, and with --cache-sim the simulated misses) of one callgrind dump."""
+    names, totals = ["Ir"], {"Ir": 0}
+    with open(path, errors="replace") as f:
+        for line in f:
+            if line.startswith("events:"):
+                names = line.split()[1:]
+            elif line.startswith(("summary:", "totals:")):
+                totals = dict(zip(names, map(int, line.split()[1:])))
+    return totals
 
 
-def callgrind_total(prefix):
-    """Instructions in the dumps callgrind wrote for `prefix` (the counted window)."""
-    return callgrind_events(prefix)["Ir"]
+def callgrind_dumps(prefix):
+    """The numbered dumps `callgrind_control -d` wrote for `prefix`, in order (prefix.1, .2, …)."""
+    numbered = []
+    for path in glob.glob(f"{prefix}.*"):
+        suffix = path.rsplit(".", 1)[1]
+        if suffix.isdigit():
+            numbered.append((int(suffix), path))
+    return [path for _, path in sorted(numbered)]
+
+
+def net_of_idle(window, window_s, idle, idle_s):
+    """The counted window's events minus what the idle window says time alone costs (timers,
+    ticks, stats flushes) over the same seconds: work that runs per second, not per request, and
+    that callgrind's slowness would otherwise charge to ~50× fewer requests than a real proxy."""
+    rate = {k: n / idle_s for k, n in idle.items()} if idle_s > 0 else {}
+    return {k: n - rate.get(k, 0) * window_s for k, n in window.items()}
 
 
 class Counter:
@@ -141,6 +153,7 @@ class Counter:
         self.procs = self.bench.procs
         self.misses = {}  # variant -> {event: per request}, with --cache-sim
         self.spans = {}  # variant -> spans the sink received for the counted requests
+        self.time_driven = {}  # variant -> per-request share of the idle rate, subtracted
 
     def start(self, v):
         """Starts `v`'s Envoy under callgrind with counting off. Start-up under valgrind is most of
@@ -171,21 +184,27 @@ class Counter:
         began = time.monotonic()
         try:
             pid = str(self.procs.pid(v.name))
+            # Before any traffic: the idle window must not catch the warm-up's leftovers (delayed
+            # exports, V8 compiling what the warm-up made hot), which are not per-second work.
+            idle_s = self.window(pid, lambda: time.sleep(IDLE_SECONDS))
             send_concurrently(port, self.args.warmup, self.args.connections)
             # Past the first ticks and exports: count steady state.
             time.sleep(1.0)
             spans_before = self.bench.sink_stats(v.name)["spans"]
-            subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
-            send_concurrently(port, self.args.requests, self.args.connections)
-            # The batches those requests filled leave on the next ticks; count them too.
-            time.sleep(1.5)
-            subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
-            subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
+            # The batches those requests fill leave on the next ticks; count them too.
+            window_s = self.window(pid, lambda: (
+                send_concurrently(port, self.args.requests, self.args.connections),
+                time.sleep(1.5)))
             sink = self.bench.sink_stats(v.name)
             self.spans[v.name] = sink["spans"] - spans_before
         finally:
             self.procs.stop(v.name)
-        events = callgrind_events(prefix)
+        dumps = callgrind_dumps(prefix)
+        if len(dumps) != 2:
+            raise RuntimeError(f"{v.name}: expected 2 callgrind dumps, found {dumps}")
+        idle, window = events_of(dumps[0]), events_of(dumps[1])
+        events = net_of_idle(window, window_s, idle, idle_s)
+        self.time_driven[v.name] = (window["Ir"] - events["Ir"]) / self.args.requests
         per_request = events["Ir"] / self.args.requests
         if self.args.cache_sim:
             self.misses[v.name] = {k: n / self.args.requests for k, n in events.items() if k != "Ir"}
@@ -193,15 +212,31 @@ class Counter:
                 f"{k} {n:,.0f}" for k, n in self.misses[v.name].items()), flush=True)
         seconds = time.monotonic() - began
         print(f"instructions: {v.name:<24} {per_request:>10,.0f} per request "
-              f"({self.spans.get(v.name, 0)} spans from the counted requests; {seconds:.0f} s)",
+              f"(+{self.time_driven[v.name]:,.0f} time-driven, subtracted; "
+              f"{self.spans.get(v.name, 0)} spans from the counted requests; {seconds:.0f} s)",
               flush=True)
         return per_request
 
+    @staticmethod
+    def window(pid, work):
+        """Counts while `work` runs, dumps (which zeroes the counters); returns its seconds."""
+        subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
+        began = time.monotonic()
+        work()
+        subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
+        seconds = time.monotonic() - began
+        subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
+        return seconds
 
-def table(counts, baseline, what):
-    out = ["| variant | what | instructions per request | Δ vs baseline |", "|---|---|---:|---:|"]
+
+def table(counts, baseline, what, time_driven=None):
+    time_driven = time_driven or {}
+    out = ["| variant | what | instructions per request | Δ vs baseline | time-driven, subtracted |",
+           "|---|---|---:|---:|---:|"]
     for name, n in counts.items():
-        out.append(f"| {name} | {what.get(name, '')} | {n:,.0f} | {n - baseline:+,.0f} |")
+        td = time_driven.get(name)
+        out.append(f"| {name} | {what.get(name, '')} | {n:,.0f} | {n - baseline:+,.0f} "
+                   f"| {'–' if td is None else format(td, ',.0f')} |")
     return out
 
 
@@ -210,18 +245,38 @@ def connections_text(n):
             else f"on {n} keep-alive connections in parallel")
 
 
-def misses_table(misses):
-    """Simulated cache misses per request (--cache-sim), each against the baseline's."""
+def cycle_estimate(instructions, misses):
+    """KCachegrind's cycle estimate: Ir + 10 × L1 misses + 100 × last-level misses."""
+    l1 = sum(misses.get(k, 0) for k in ("I1mr", "D1mr", "D1mw"))
+    ll = sum(misses.get(k, 0) for k in ("ILmr", "DLmr", "DLmw"))
+    return instructions + 10 * l1 + 100 * ll
+
+
+def misses_table(misses, counts):
+    """Simulated cache misses per request (--cache-sim) and the cycle estimate, each against the
+    baseline's, and the CPU targets in estimated cycles."""
     if not misses or "baseline" not in misses:
         return []
     events = [k for k in misses["baseline"] if k.endswith(("mr", "mw"))]
+    cest = {name: cycle_estimate(counts[name], row) for name, row in misses.items()}
     out = ["", "Simulated cache misses per request (`--cache-sim=yes`; I1/D1 = level 1, LL = last "
-           "level; Δ against the baseline):", "",
-           "| variant | " + " | ".join(events) + " |", "|---|" + "---:|" * len(events)]
+           "level) and the cycle estimate CEst = Ir + 10 × L1 misses + 100 × LL misses, which "
+           "weighs what instruction counts cannot see; Δ against the baseline:", "",
+           "| variant | " + " | ".join(events) + " | CEst |", "|---|" + "---:|" * (len(events) + 1)]
     for name, row in misses.items():
-        cells = [f"{row.get(k, 0):,.0f}" if name == "baseline"
-                 else f"{row.get(k, 0) - misses['baseline'].get(k, 0):+,.0f}" for k in events]
+        if name == "baseline":
+            cells = [f"{row.get(k, 0):,.0f}" for k in events] + [f"{cest[name]:,.0f}"]
+        else:
+            cells = [f"{row.get(k, 0) - misses['baseline'].get(k, 0):+,.0f}" for k in events]
+            cells.append(f"{cest[name] - cest['baseline']:+,.0f}")
         out.append(f"| {name} | " + " | ".join(cells) + " |")
+    d = {name: c - cest["baseline"] for name, c in cest.items()}
+    if "hoptrace100" in d and d.get("native100_upstream"):
+        out += ["", f"- hoptrace100 / native100_upstream in estimated cycles: "
+                    f"{d['hoptrace100'] / d['native100_upstream']:.2f}× (target ≤ 0.6×)"]
+    if "hoptrace1" in d and "floor_rewrite" in d:
+        out += [f"- hoptrace1 against floor_rewrite in estimated cycles: "
+                f"{d['hoptrace1'] - d['floor_rewrite']:+,.0f} per request"]
     return out
 
 
@@ -244,7 +299,7 @@ def at_exact_ratio(counts, spans, requests, ratio=0.01):
     return sampled, counts["hoptrace1"] + (ratio - f1) * extra
 
 
-def main_md(meta, counts, what, misses=None, spans=None):
+def main_md(meta, counts, what, misses=None, spans=None, time_driven=None):
     base = counts["baseline"]
 
     def delta(name):
@@ -254,7 +309,11 @@ def main_md(meta, counts, what, misses=None, spans=None):
         "Each variant's Envoy runs under `valgrind --tool=callgrind` (one at a time, same bootstrap "
         f"as the timed run); after {meta['warmup']} uncounted requests, counting covers "
         f"{meta['requests']} GETs ({connections_text(meta['connections'])}) plus the ticks and export "
-        "callouts of the next 1.5 s. User-space instructions of the whole proxy process (Envoy, V8, "
+        "callouts of the next 1.5 s, less what time alone costs the proxy over as many seconds "
+        f"(timers, ticks, stats flushes; counted in {IDLE_SECONDS:g} s before any traffic): "
+        "under callgrind a proxy serves ~50× fewer requests per second than on its own, and "
+        "without that correction each request would carry ~50× its share of the per-second work. "
+        "User-space instructions of the whole proxy process (Envoy, V8, "
         "the JIT-compiled wasm); kernel work is not counted. A variant that always or never samples "
         "counts the same to within a few hundred instructions run after run. hoptrace1 does not: "
         "which requests its random trace ids sample varies, and each sampled one costs ~80k more "
@@ -262,7 +321,7 @@ def main_md(meta, counts, what, misses=None, spans=None):
         f"±{80_000 * (0.01 * meta['requests']) ** 0.5 / meta['requests']:,.0f} (one standard "
         "deviation). The sink's span count says how many it sampled; the line 'at exactly 1 %' "
         "below corrects for the difference with hoptrace100's price of a sampled request.", "",
-        *table(counts, base, what), *misses_table(misses), ""]
+        *table(counts, base, what, time_driven), *misses_table(misses, counts), ""]
     lines = []
     h100, nat = delta("hoptrace100"), delta("native100_upstream")
     if h100 is not None and nat:
@@ -372,7 +431,7 @@ def main():
         "connections": args.connections,
     }
     what = {v.name: v.what for v in variants}
-    out.write_text(probe_md(meta, counts) if args.probe else main_md(meta, counts, what, counter.misses, counter.spans))
+    out.write_text(probe_md(meta, counts) if args.probe else main_md(meta, counts, what, counter.misses, counter.spans, counter.time_driven))
     print(f"instructions: wrote {out} ({time.monotonic() - started:.0f} s)")
     return 0
 

@@ -257,3 +257,20 @@ class ExactRatio(unittest.TestCase):
     def test_needs_both_variants(self):
         import instructions
         self.assertIsNone(instructions.at_exact_ratio({"hoptrace1": 1}, {}, 1000))
+
+
+class IdleCorrection(unittest.TestCase):
+    def test_time_driven_work_is_subtracted_at_the_idle_rate(self):
+        import instructions
+        # 1000 instructions per idle second; a 3 s window of 10,000 loses 3000.
+        net = instructions.net_of_idle({"Ir": 10_000, "I1mr": 50}, 3.0, {"Ir": 2000, "I1mr": 20}, 2.0)
+        self.assertEqual(net, {"Ir": 7000, "I1mr": 20})
+
+    def test_dumps_come_in_the_order_they_were_written(self):
+        import instructions
+        with tempfile.TemporaryDirectory() as d:
+            prefix = Path(d) / "v.callgrind"
+            for name in ("v.callgrind", "v.callgrind.2", "v.callgrind.10", "v.callgrind.1"):
+                (Path(d) / name).write_text("")
+            self.assertEqual([Path(p).name for p in instructions.callgrind_dumps(prefix)],
+                             ["v.callgrind.1", "v.callgrind.2", "v.callgrind.10"])
