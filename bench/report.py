@@ -332,8 +332,9 @@ def instruction_lines(path):
     if not lines:
         return []
     when = f" ({date.group(1)})" if date else ""
-    return ["", f"The same targets in proxy instructions per request under callgrind{when}, "
-                "which do not swing with the machine's load ([bench/instructions.md](bench/instructions.md)):",
+    return ["", f"The same targets counted under callgrind{when}, in proxy instructions and (with "
+                "simulated caches) estimated cycles per request, which do not swing with the "
+                "machine's load ([bench/instructions.md](bench/instructions.md)):",
             "", *lines]
 
 
