@@ -186,17 +186,21 @@ class Counter:
             pid = str(self.procs.pid(v.name))
             # Before any traffic: the idle window must not catch the warm-up's leftovers (delayed
             # exports, V8 compiling what the warm-up made hot), which are not per-second work.
-            idle_s = self.window(pid, lambda: time.sleep(IDLE_SECONDS))
-            send_concurrently(port, self.args.warmup, self.args.connections)
-            # Past the first ticks and exports: count steady state.
-            time.sleep(1.0)
-            spans_before = self.bench.sink_stats(v.name)["spans"]
+            idle_s = self.window(pid, lambda: time.sleep(0.5), lambda: time.sleep(IDLE_SECONDS))
+            spans_before = {}
+
+            def warm_up():
+                send_concurrently(port, self.args.warmup, self.args.connections)
+                # Past the first ticks and exports: count steady state.
+                time.sleep(1.0)
+                spans_before["n"] = self.bench.sink_stats(v.name)["spans"]
+
             # The batches those requests fill leave on the next ticks; count them too.
-            window_s = self.window(pid, lambda: (
+            window_s = self.window(pid, warm_up, lambda: (
                 send_concurrently(port, self.args.requests, self.args.connections),
                 time.sleep(1.5)))
             sink = self.bench.sink_stats(v.name)
-            self.spans[v.name] = sink["spans"] - spans_before
+            self.spans[v.name] = sink["spans"] - spans_before["n"]
         finally:
             self.procs.stop(v.name)
         dumps = callgrind_dumps(prefix)
@@ -218,9 +222,13 @@ class Counter:
         return per_request
 
     @staticmethod
-    def window(pid, work):
-        """Counts while `work` runs, dumps (which zeroes the counters); returns its seconds."""
+    def window(pid, prime, work):
+        """Counts while `work` runs and dumps; returns its seconds. `prime` runs first with
+        instrumentation on but its counts zeroed: with it off, callgrind's simulated caches stand
+        still, and a window would start on caches that are empty or stale."""
         subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
+        prime()
+        subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)
         began = time.monotonic()
         work()
         subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
