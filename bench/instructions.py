@@ -82,8 +82,9 @@ def send(port, n):
         conn.close()
 
 
-# Seconds of no traffic counted first, to price what time alone costs each proxy.
-IDLE_SECONDS = 2.0
+# Seconds of no traffic counted first, to price what time alone costs each proxy: Envoy's stats
+# flush every 5 s, so a shorter window would catch one flush or none and over- or under-price it.
+IDLE_SECONDS = 5.0
 
 
 def send_concurrently(port, n, connections):
