@@ -5,7 +5,9 @@
 //!
 //! - no request fails (wrk's non-2xx and socket errors are zero in both phases);
 //! - p99 during the fault ≤ 2 × the healthy p99 + 5 ms, median window of each (a noisy shared 2-core
-//!   machine: the long form reports the ratio itself);
+//!   machine: the long form reports the ratio itself). Only this bound can break by chance, so a
+//!   run that breaks it alone is measured again on a fresh Envoy, and the second run must hold
+//!   every bound;
 //! - Envoy's RSS peak during the fault ≤ the healthy peak + 16 MiB;
 //! - `/stats` satisfy sampled = exported + dropped (by reason) + queued exactly, at the fault's end
 //!   (spans still queued) and after recovery; exported = what the collector accepted;
@@ -37,10 +39,34 @@ static SERIAL: Mutex<()> = Mutex::new(());
 fn run(name: &str) -> Row {
     let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
     let case = fault_scenario::case(name).unwrap_or_else(|| panic!("no fault case {name:?}"));
+    let bounds = Bounds::short();
+    let first = measure(&case);
+    let latency_alone = first
+        .latency_violation(&bounds)
+        .is_some_and(|latency| first.violations(&bounds) == [latency]);
+    if !latency_alone {
+        assert_holds(&case, &first, &bounds);
+        return first;
+    }
+    // Every other bound is exact and held; p99 is the one a burst of background load can break
+    // (CI once saw two of three fault windows at 25 and 17 ms while the soak's 60 s measured
+    // 1.17x). A slowdown the filter causes repeats; a burst of noise seldom hits the fault
+    // windows of two fresh runs in a row.
+    println!("{name}: p99 bound broken once; measuring again on a fresh Envoy to confirm");
+    let second = measure(&case);
+    assert_holds(&case, &second, &bounds);
+    second
+}
+
+fn measure(case: &fault_scenario::Case) -> Row {
     let run = FaultRun::start(1).unwrap();
-    let row = run.measure(&case, &Phases::short()).unwrap();
+    let row = run.measure(case, &Phases::short()).unwrap();
     println!("{}\n{}", Row::table_header(), row.table_line());
-    let violations = row.violations(&Bounds::short());
+    row
+}
+
+fn assert_holds(case: &fault_scenario::Case, row: &Row, bounds: &Bounds) {
+    let violations = row.violations(bounds);
     assert!(
         violations.is_empty(),
         "{}:\n  {}\n{}\n{row:#?}",
@@ -48,7 +74,6 @@ fn run(name: &str) -> Row {
         violations.join("\n  "),
         row.table_line()
     );
-    row
 }
 
 #[test]
