@@ -12,4 +12,5 @@ pub mod pipeline;
 pub mod propagation;
 pub mod random;
 pub mod sampler;
+pub mod size_classes;
 pub mod span;

@@ -15,7 +15,12 @@ mod root;
 mod shared;
 mod stream;
 
+use hoptrace_core::size_classes::SizeClasses;
 use proxy_wasm::types::LogLevel;
+
+/// Small blocks from per-size free lists, the rest from wasi-libc's dlmalloc (see `SizeClasses`).
+#[global_allocator]
+static ALLOCATOR: SizeClasses<std::alloc::System> = SizeClasses::new(std::alloc::System);
 
 proxy_wasm::main! {{
     // A panic traps the VM and Envoy then fails every request through it: say why before that happens.

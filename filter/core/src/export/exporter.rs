@@ -181,6 +181,8 @@ impl Exporter {
 
     /// Count `spans` sampled spans as dropped for a full queue without their being offered: the
     /// caller saw [`Exporter::queue_full`] and skipped building them.
+    #[cold]
+    #[inline(never)]
     pub fn drop_queue_full(&mut self, spans: usize, now_ns: u64) {
         let count = spans as u64;
         self.counters.spans_sampled += count;
@@ -444,6 +446,10 @@ impl Exporter {
         }
     }
 
+    // Out of line and cold: a log line is rare, and inlined its formatting would sit between the
+    // instructions every sampled request runs, spreading them over more instruction-cache lines.
+    #[cold]
+    #[inline(never)]
     fn log(&mut self, kind: &'static str, now_ns: u64, message: impl FnOnce() -> String) {
         if let Some(line) = self.limiter.note(kind, now_ns, message) {
             self.logs.push(line);

@@ -33,6 +33,7 @@ pub struct OtState {
 impl OtState {
     /// Parse an `ot` member value. Never fails: an invalid `th` or `rv`, a repeated sub-key (only
     /// the first counts) or a piece that is not `key:value` is dropped; everything else is kept.
+    #[inline(never)]
     pub fn parse(value: &str) -> OtState {
         let mut st = OtState::default();
         let (mut seen_th, mut seen_rv) = (false, false);
