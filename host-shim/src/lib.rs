@@ -63,8 +63,9 @@
 //! Not reproduced: a local response (`proxy_send_local_response`) is recorded
 //! ([`Stream::local_response`]) but not run back through `proxy_on_response_headers` as Envoy
 //! does; gRPC calls are recorded and never answered; no foreign functions are registered.
-//! WASI calls other than `random_get`, `clock_time_get` and `fd_write` are served by
-//! wasmtime-wasi and not counted as host calls.
+//! WASI: `random_get`, `clock_time_get` and `fd_write` are served and counted as host calls; the
+//! environment and arguments (empty), `sched_yield` and `proc_exit` are served and not counted;
+//! a module importing any other WASI function is refused at load time, naming it.
 
 pub mod abi;
 mod error;

@@ -10,17 +10,14 @@ use wasmtime::{
     Config, Engine, Instance, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
     TypedFunc, WasmParams, WasmResults,
 };
-use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::error::Error;
 use crate::imports;
 use crate::limits::MAX_WASM_MEMORY_BYTES;
 use crate::state::VmState;
 
-/// What a [`Store`] carries: WASI's context, limits, the fake proxy and handles into the guest.
+/// What a [`Store`] carries: limits, the fake proxy and handles into the guest.
 pub struct StoreData {
-    /// wasmtime-wasi's preview 1 context (environment, arguments, the rest of WASI).
-    pub wasi: WasiP1Ctx,
     /// Memory limits.
     pub limits: StoreLimits,
     /// The fake proxy.
@@ -76,7 +73,6 @@ pub fn compile(bytes: &[u8]) -> Result<Module, Error> {
 pub fn store(vm: VmState, seed: u64) -> Result<Store<StoreData>, Error> {
     use rand_core::SeedableRng;
     let data = StoreData {
-        wasi: wasmtime_wasi::WasiCtxBuilder::new().build_p1(),
         limits: StoreLimitsBuilder::new()
             .memory_size(MAX_WASM_MEMORY_BYTES)
             .build(),
@@ -93,10 +89,8 @@ pub fn store(vm: VmState, seed: u64) -> Result<Store<StoreData>, Error> {
 pub fn instantiate(store: &mut Store<StoreData>, module: &Module) -> Result<Instance, Error> {
     let mut linker: Linker<StoreData> = Linker::new(store.engine());
     let link_error = |e: wasmtime::Error| Error::Instantiate(format!("{e:?}"));
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |data: &mut StoreData| &mut data.wasi)
-        .map_err(link_error)?;
     imports::add_env(&mut linker).map_err(link_error)?;
-    imports::add_wasi_overrides(&mut linker).map_err(link_error)?;
+    imports::add_wasi(&mut linker).map_err(link_error)?;
     let missing: Vec<String> = module
         .imports()
         .filter(|import| linker.get_by_import(&mut *store, import).is_none())
@@ -223,8 +217,8 @@ pub fn describe(error: &wasmtime::Error) -> String {
             other => format!("wasm trap: {other}"),
         };
     }
-    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
-        return format!("the guest called proc_exit({})", exit.0);
+    if let Some(exit) = error.downcast_ref::<imports::GuestExit>() {
+        return exit.to_string();
     }
     error
         .chain()

@@ -15,6 +15,8 @@ mod headers;
 mod misc;
 mod wasi;
 
+pub use wasi::GuestExit;
+
 use wasmtime::{Caller, Linker};
 
 use crate::memory::finish;
@@ -113,13 +115,41 @@ pub fn add_env(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// Adds the WASI functions the shim serves itself over wasmtime-wasi's (shadowing them): the
-/// virtual clock, seeded randomness with Envoy's size limit, and stdout/stderr into the logs.
-pub fn add_wasi_overrides(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
-    linker.allow_shadowing(true);
+/// Adds the WASI functions the shim serves (see [`wasi`]). The clock, randomness and `fd_write` are
+/// counted as host calls; the environment, arguments, `sched_yield` and `proc_exit` are start-up
+/// plumbing of the guest's libc and are not.
+pub fn add_wasi(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
+    const WASI: &str = "wasi_snapshot_preview1";
     wasi_fn!(linker, wasi::random_get, random_get(buf: u32, len: u32));
     wasi_fn!(linker, wasi::clock_time_get, clock_time_get(clock: u32, precision: u64, ret: u32));
     wasi_fn!(linker, wasi::fd_write, fd_write(fd: u32, iovs: u32, iovs_len: u32, ret: u32));
-    linker.allow_shadowing(false);
+    linker.func_wrap(
+        WASI,
+        "environ_sizes_get",
+        |mut c: Caller<'_, StoreData>, n: u32, s: u32| wasi::environ_sizes_get(&mut c, n, s),
+    )?;
+    linker.func_wrap(
+        WASI,
+        "environ_get",
+        |mut c: Caller<'_, StoreData>, p: u32, b: u32| wasi::nothing_to_list(&mut c, p, b),
+    )?;
+    linker.func_wrap(
+        WASI,
+        "args_sizes_get",
+        |mut c: Caller<'_, StoreData>, n: u32, s: u32| wasi::args_sizes_get(&mut c, n, s),
+    )?;
+    linker.func_wrap(
+        WASI,
+        "args_get",
+        |mut c: Caller<'_, StoreData>, p: u32, b: u32| wasi::nothing_to_list(&mut c, p, b),
+    )?;
+    linker.func_wrap(WASI, "sched_yield", |mut c: Caller<'_, StoreData>| {
+        wasi::sched_yield(&mut c)
+    })?;
+    linker.func_wrap(
+        WASI,
+        "proc_exit",
+        |mut c: Caller<'_, StoreData>, code: i32| wasi::proc_exit(&mut c, code),
+    )?;
     Ok(())
 }

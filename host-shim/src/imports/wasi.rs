@@ -1,7 +1,9 @@
-//! The WASI preview 1 functions the shim serves itself instead of wasmtime-wasi:
-//! `clock_time_get` reads the virtual clock (so guest time and test time agree), `random_get` draws
-//! from the host's seeded generator (reproducible runs) with Envoy's 64 KiB limit, and `fd_write`
-//! to stdout/stderr becomes an info/error log line, as Envoy does.
+//! The WASI preview 1 functions a proxy-wasm module built for `wasm32-wasip1` imports, served the
+//! way Envoy serves them: `clock_time_get` reads the virtual clock (so guest time and test time
+//! agree), `random_get` draws from the host's seeded generator (reproducible runs) with Envoy's
+//! 64 KiB limit, `fd_write` to stdout/stderr becomes an info/error log line, the environment and
+//! the arguments are empty, and `proc_exit` ends the VM. A module importing any other WASI function
+//! is refused at load time with the function's name (a proxy offers no files, sockets or polls).
 
 use rand_core::Rng;
 use wasmtime::Caller;
@@ -87,4 +89,58 @@ pub fn fd_write(
         Ok(()) => errno::SUCCESS,
         Err(_) => errno::FAULT,
     })
+}
+
+/// `environ_sizes_get(count, size)`: no variables, as Envoy without `environment_variables`.
+pub fn environ_sizes_get(
+    caller: &mut Caller<'_, StoreData>,
+    count: u32,
+    size: u32,
+) -> wasmtime::Result<i32> {
+    Ok(
+        match write_u32(caller, count, 0).and_then(|()| write_u32(caller, size, 0)) {
+            Ok(()) => errno::SUCCESS,
+            Err(_) => errno::FAULT,
+        },
+    )
+}
+
+/// `environ_get(environ, buf)` and `args_get(argv, buf)`: nothing to write.
+pub fn nothing_to_list(
+    _caller: &mut Caller<'_, StoreData>,
+    _pointers: u32,
+    _buf: u32,
+) -> wasmtime::Result<i32> {
+    Ok(errno::SUCCESS)
+}
+
+/// `args_sizes_get(count, size)`: a proxy-wasm module has no command line.
+pub fn args_sizes_get(
+    caller: &mut Caller<'_, StoreData>,
+    count: u32,
+    size: u32,
+) -> wasmtime::Result<i32> {
+    environ_sizes_get(caller, count, size)
+}
+
+/// `sched_yield()`: one thread, nothing to yield to.
+pub fn sched_yield(_caller: &mut Caller<'_, StoreData>) -> wasmtime::Result<i32> {
+    Ok(errno::SUCCESS)
+}
+
+/// What `proc_exit(code)` raises: it ends the VM as a trap does, and says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestExit(pub i32);
+
+impl std::fmt::Display for GuestExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the guest called proc_exit({})", self.0)
+    }
+}
+
+impl std::error::Error for GuestExit {}
+
+/// `proc_exit(code)`: never returns to the guest.
+pub fn proc_exit(_caller: &mut Caller<'_, StoreData>, code: i32) -> wasmtime::Result<()> {
+    Err(wasmtime::Error::new(GuestExit(code)))
 }

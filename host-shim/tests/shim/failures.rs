@@ -134,6 +134,39 @@ fn random_get_is_seeded() {
 }
 
 #[test]
+fn wasi_beyond_what_a_proxy_offers_is_refused_and_proc_exit_ends_the_vm() {
+    let files = r#"(module
+        (import "wasi_snapshot_preview1" "path_open"
+            (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "environ_get" (func (param i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "proxy_abi_version_0_2_1"))
+        (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 0)))"#;
+    let err = Host::load(files.as_bytes(), "").err().expect("must refuse");
+    assert!(
+        matches!(&err, Error::UnsupportedImports(names) if names == &["wasi_snapshot_preview1.path_open"]),
+        "{err:?}"
+    );
+
+    let exits = r#"(module
+        (import "wasi_snapshot_preview1" "environ_sizes_get" (func $sizes (param i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+        (memory (export "memory") 1)
+        (func (export "proxy_abi_version_0_2_1"))
+        (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 0))
+        (func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+            ;; An empty environment: no variables, no bytes.
+            (i32.store (i32.const 8) (i32.const 99))
+            (i32.store (i32.const 12) (i32.const 99))
+            (if (call $sizes (i32.const 8) (i32.const 12)) (then (unreachable)))
+            (if (i32.or (i32.load (i32.const 8)) (i32.load (i32.const 12))) (then (unreachable)))
+            (call $exit (i32.const 3))
+            (i32.const 1)))"#;
+    let err = Host::load(exits.as_bytes(), "").err().expect("must fail");
+    assert!(err.to_string().contains("proc_exit(3)"), "{err}");
+}
+
+#[test]
 fn modules_the_shim_cannot_serve_fail_at_load_with_a_clear_error() {
     let unknown = r#"(module
         (import "env" "proxy_future_call" (func (param i32)))
