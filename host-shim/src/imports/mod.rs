@@ -36,8 +36,16 @@ macro_rules! host_fn {
     };
 }
 
-/// Registers a WASI function whose implementation already returns an errno (or a trap).
+/// Registers a WASI function whose implementation already returns an errno (or a trap), counted as
+/// a host call; `uncounted` registers one of the guest libc's start-up plumbing, which is not.
 macro_rules! wasi_fn {
+    (uncounted $linker:ident, $path:path, $name:ident ( $($arg:ident : $ty:ty),* )) => {
+        $linker.func_wrap(
+            "wasi_snapshot_preview1",
+            stringify!($name),
+            |mut caller: Caller<'_, StoreData>, $($arg: $ty),*| $path(&mut caller, $($arg),*),
+        )?;
+    };
     ($linker:ident, $path:path, $name:ident ( $($arg:ident : $ty:ty),* )) => {
         $linker.func_wrap(
             "wasi_snapshot_preview1",
@@ -119,37 +127,14 @@ pub fn add_env(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
 /// counted as host calls; the environment, arguments, `sched_yield` and `proc_exit` are start-up
 /// plumbing of the guest's libc and are not.
 pub fn add_wasi(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
-    const WASI: &str = "wasi_snapshot_preview1";
     wasi_fn!(linker, wasi::random_get, random_get(buf: u32, len: u32));
     wasi_fn!(linker, wasi::clock_time_get, clock_time_get(clock: u32, precision: u64, ret: u32));
     wasi_fn!(linker, wasi::fd_write, fd_write(fd: u32, iovs: u32, iovs_len: u32, ret: u32));
-    linker.func_wrap(
-        WASI,
-        "environ_sizes_get",
-        |mut c: Caller<'_, StoreData>, n: u32, s: u32| wasi::environ_sizes_get(&mut c, n, s),
-    )?;
-    linker.func_wrap(
-        WASI,
-        "environ_get",
-        |mut c: Caller<'_, StoreData>, p: u32, b: u32| wasi::nothing_to_list(&mut c, p, b),
-    )?;
-    linker.func_wrap(
-        WASI,
-        "args_sizes_get",
-        |mut c: Caller<'_, StoreData>, n: u32, s: u32| wasi::args_sizes_get(&mut c, n, s),
-    )?;
-    linker.func_wrap(
-        WASI,
-        "args_get",
-        |mut c: Caller<'_, StoreData>, p: u32, b: u32| wasi::nothing_to_list(&mut c, p, b),
-    )?;
-    linker.func_wrap(WASI, "sched_yield", |mut c: Caller<'_, StoreData>| {
-        wasi::sched_yield(&mut c)
-    })?;
-    linker.func_wrap(
-        WASI,
-        "proc_exit",
-        |mut c: Caller<'_, StoreData>, code: i32| wasi::proc_exit(&mut c, code),
-    )?;
+    wasi_fn!(uncounted linker, wasi::no_entries, environ_sizes_get(count: u32, size: u32));
+    wasi_fn!(uncounted linker, wasi::nothing_to_list, environ_get(pointers: u32, buf: u32));
+    wasi_fn!(uncounted linker, wasi::no_entries, args_sizes_get(count: u32, size: u32));
+    wasi_fn!(uncounted linker, wasi::nothing_to_list, args_get(pointers: u32, buf: u32));
+    wasi_fn!(uncounted linker, wasi::sched_yield, sched_yield());
+    wasi_fn!(uncounted linker, wasi::proc_exit, proc_exit(code: i32));
     Ok(())
 }

@@ -91,8 +91,9 @@ pub fn fd_write(
     })
 }
 
-/// `environ_sizes_get(count, size)`: no variables, as Envoy without `environment_variables`.
-pub fn environ_sizes_get(
+/// `environ_sizes_get(count, size)` and `args_sizes_get(count, size)`: no variables, as Envoy
+/// without `environment_variables`, and no command line.
+pub fn no_entries(
     caller: &mut Caller<'_, StoreData>,
     count: u32,
     size: u32,
@@ -112,15 +113,6 @@ pub fn nothing_to_list(
     _buf: u32,
 ) -> wasmtime::Result<i32> {
     Ok(errno::SUCCESS)
-}
-
-/// `args_sizes_get(count, size)`: a proxy-wasm module has no command line.
-pub fn args_sizes_get(
-    caller: &mut Caller<'_, StoreData>,
-    count: u32,
-    size: u32,
-) -> wasmtime::Result<i32> {
-    environ_sizes_get(caller, count, size)
 }
 
 /// `sched_yield()`: one thread, nothing to yield to.
