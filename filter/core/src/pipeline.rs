@@ -5,15 +5,16 @@
 //! `on_tick` and [`Pipeline::on_response`] when a callout answers. Everything is driven by clock
 //! readings passed in, so the whole life of a span is testable natively.
 
-use crate::config::{Settings, SpanKindSetting};
+use crate::config::{Encoding, Settings, SpanKindSetting};
 use crate::export::{DropReason, ExportOutcome, ExportRequest, Exporter, MetricKind};
 use crate::hop::{Hop, HopContext, Tracer};
 use crate::ids::IdGenerator;
 use crate::otlp;
+use crate::otlp::direct::SpanWriter;
 use crate::propagation::HeaderLines;
 use crate::span::{
-    build_spans, plan_spans, resource_from, ListenerDirection, RequestFacts, ResponseFacts,
-    SpanSettings,
+    build_spans, build_spans_into, plan_spans, resource_from, ListenerDirection, RequestFacts,
+    ResponseFacts, SpanSettings,
 };
 
 /// Per-VM tracing state: decide, record, export.
@@ -21,6 +22,8 @@ pub struct Pipeline {
     tracer: Tracer,
     exporter: Exporter,
     span_settings: SpanSettings,
+    /// Where protobuf spans are assembled, kept across requests so it is allocated once.
+    scratch: Vec<u8>,
 }
 
 impl Pipeline {
@@ -46,6 +49,7 @@ impl Pipeline {
             tracer: Tracer::new(settings, ids),
             exporter,
             span_settings,
+            scratch: Vec::new(),
         }
     }
 
@@ -83,14 +87,23 @@ impl Pipeline {
     ) -> Vec<Result<(), DropReason>> {
         let plan = plan_spans(self.tracer.settings().span_kind, direction);
         let ids = hop.span_ids(plan, self.tracer.new_span_id());
-        let encoding = self.exporter.encoding();
-        build_spans(&ids, plan, request, response, &self.span_settings)
-            .into_iter()
-            .map(|span| {
-                let bytes = otlp::encode_span_for(encoding, span);
-                self.exporter.enqueue(bytes, now_ns)
-            })
-            .collect()
+        let settings = &self.span_settings;
+        let exporter = &mut self.exporter;
+        match exporter.encoding() {
+            Encoding::Protobuf => {
+                // Straight to bytes: no span record list, no attribute list.
+                let mut results = Vec::with_capacity(2);
+                let mut writer = SpanWriter::new(&mut self.scratch, |bytes| {
+                    results.push(exporter.enqueue(bytes, now_ns));
+                });
+                build_spans_into(&ids, plan, request, response, settings, &mut writer);
+                results
+            }
+            Encoding::Json => build_spans(&ids, plan, request, response, settings)
+                .into_iter()
+                .map(|span| exporter.enqueue(otlp::encode_span_for(Encoding::Json, span), now_ns))
+                .collect(),
+        }
     }
 
     /// Whether the spans of a hop finished now would all be dropped because the export queue is

@@ -8,7 +8,8 @@
 //! out), which the tests check against the official schema.
 
 use super::wire::{field_len, key_len, put_field_header, put_key, put_varint, varint_len};
-use crate::span::{AttrValue, Attribute, SpanEvent, SpanLink, SpanRecord, SpanStatus};
+use crate::span::{AttrValue, Attribute, SpanEvent, SpanLink, SpanRecord, SpanSink, SpanStatus};
+use std::borrow::Cow;
 
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
@@ -17,38 +18,94 @@ const FIXED32: u32 = 5;
 /// The protobuf bytes of one `Span` message.
 pub fn encode_span(s: &SpanRecord) -> Vec<u8> {
     let mut out = Vec::with_capacity(span_len(s));
-    put_bytes(&mut out, 1, &s.trace_id.0);
-    put_bytes(&mut out, 2, &s.span_id.0);
-    put_bytes(&mut out, 3, s.trace_state.as_bytes());
-    if let Some(parent) = &s.parent_span_id {
-        put_bytes(&mut out, 4, &parent.0);
-    }
-    put_bytes(&mut out, 5, s.name.as_bytes());
-    put_varint_field(&mut out, 6, s.kind as u64);
-    put_fixed64(&mut out, 7, s.start_time_unix_nano);
-    put_fixed64(&mut out, 8, s.end_time_unix_nano);
+    put_head(&mut out, s);
     for a in &s.attributes {
-        put_field_header(&mut out, 9, key_value_len(a));
-        put_key_value(&mut out, a);
+        match &a.value {
+            AttrValue::Str(v) => put_str_attribute(&mut out, &a.key, v),
+            AttrValue::Int(v) => put_int_attribute(&mut out, &a.key, *v),
+        }
     }
+    put_tail(&mut out, s);
+    out
+}
+
+/// Writes each span of a hop as protobuf while it is built ([`SpanSink`]) and hands its bytes to
+/// `done`: the same bytes as [`encode_span`] of the built record, without the record's attribute
+/// list. The bytes are assembled in a buffer the caller keeps across requests, then copied once
+/// into an exactly sized `Vec` (the export queue's byte bound counts lengths).
+pub struct SpanWriter<'a, 'b, F: FnMut(Vec<u8>)> {
+    buf: &'b mut Vec<u8>,
+    tail: Option<SpanRecord<'a>>,
+    done: F,
+}
+
+impl<'a, 'b, F: FnMut(Vec<u8>)> SpanWriter<'a, 'b, F> {
+    /// A writer assembling in `buf` (its contents are discarded) and handing each span to `done`.
+    pub fn new(buf: &'b mut Vec<u8>, done: F) -> Self {
+        SpanWriter {
+            buf,
+            tail: None,
+            done,
+        }
+    }
+}
+
+impl<'a, F: FnMut(Vec<u8>)> SpanSink<'a> for SpanWriter<'a, '_, F> {
+    fn begin(&mut self, span: SpanRecord<'a>) {
+        self.buf.clear();
+        put_head(self.buf, &span);
+        self.tail = Some(span);
+    }
+
+    fn str(&mut self, key: &'a str, value: Cow<'a, str>) {
+        put_str_attribute(self.buf, key, &value);
+    }
+
+    fn int(&mut self, key: &'a str, value: i64) {
+        put_int_attribute(self.buf, key, value);
+    }
+
+    fn end(&mut self) {
+        if let Some(span) = self.tail.take() {
+            put_tail(self.buf, &span);
+            (self.done)(self.buf.as_slice().to_vec());
+        }
+    }
+}
+
+/// Fields 1-8, everything before the attributes.
+fn put_head(out: &mut Vec<u8>, s: &SpanRecord) {
+    put_bytes(out, 1, &s.trace_id.0);
+    put_bytes(out, 2, &s.span_id.0);
+    put_bytes(out, 3, s.trace_state.as_bytes());
+    if let Some(parent) = &s.parent_span_id {
+        put_bytes(out, 4, &parent.0);
+    }
+    put_bytes(out, 5, s.name.as_bytes());
+    put_varint_field(out, 6, s.kind as u64);
+    put_fixed64(out, 7, s.start_time_unix_nano);
+    put_fixed64(out, 8, s.end_time_unix_nano);
+}
+
+/// Fields 11-16, everything after the attributes.
+fn put_tail(out: &mut Vec<u8>, s: &SpanRecord) {
     for e in &s.events {
-        put_field_header(&mut out, 11, event_len(e));
-        put_fixed64(&mut out, 1, e.time_unix_nano);
-        put_bytes(&mut out, 2, e.name.as_bytes());
+        put_field_header(out, 11, event_len(e));
+        put_fixed64(out, 1, e.time_unix_nano);
+        put_bytes(out, 2, e.name.as_bytes());
     }
     for l in &s.links {
-        put_field_header(&mut out, 13, link_len(l));
-        put_bytes(&mut out, 1, &l.trace_id.0);
-        put_bytes(&mut out, 2, &l.span_id.0);
-        put_fixed32(&mut out, 6, l.flags);
+        put_field_header(out, 13, link_len(l));
+        put_bytes(out, 1, &l.trace_id.0);
+        put_bytes(out, 2, &l.span_id.0);
+        put_fixed32(out, 6, l.flags);
     }
     if let SpanStatus::Error(message) = &s.status {
-        put_field_header(&mut out, 15, status_len(&s.status));
-        put_bytes(&mut out, 2, message.as_bytes());
-        put_varint_field(&mut out, 3, status_code(&s.status));
+        put_field_header(out, 15, status_len(&s.status));
+        put_bytes(out, 2, message.as_bytes());
+        put_varint_field(out, 3, status_code(&s.status));
     }
-    put_fixed32(&mut out, 16, s.flags);
-    out
+    put_fixed32(out, 16, s.flags);
 }
 
 fn span_len(s: &SpanRecord) -> usize {
@@ -86,20 +143,25 @@ fn key_value_len(a: &Attribute) -> usize {
     bytes_len(1, a.key.len()) + field_len(2, any_value_len(&a.value))
 }
 
-fn put_key_value(out: &mut Vec<u8>, a: &Attribute) {
-    put_bytes(out, 1, a.key.as_bytes());
-    put_field_header(out, 2, any_value_len(&a.value));
-    // `AnyValue.value` is a oneof: its member is written even when it holds the default.
-    match &a.value {
-        AttrValue::Str(v) => {
-            put_field_header(out, 1, v.len());
-            out.extend_from_slice(v.as_bytes());
-        }
-        AttrValue::Int(v) => {
-            put_key(out, 3, VARINT);
-            put_varint(out, *v as u64);
-        }
-    }
+/// One `KeyValue` (field 9) holding a string. `AnyValue.value` is a oneof: its member is written
+/// even when it holds the default.
+fn put_str_attribute(out: &mut Vec<u8>, key: &str, value: &str) {
+    let any_len = field_len(1, value.len());
+    put_field_header(out, 9, bytes_len(1, key.len()) + field_len(2, any_len));
+    put_bytes(out, 1, key.as_bytes());
+    put_field_header(out, 2, any_len);
+    put_field_header(out, 1, value.len());
+    out.extend_from_slice(value.as_bytes());
+}
+
+/// One `KeyValue` (field 9) holding an integer.
+fn put_int_attribute(out: &mut Vec<u8>, key: &str, value: i64) {
+    let any_len = key_len(3) + varint_len(value as u64);
+    put_field_header(out, 9, bytes_len(1, key.len()) + field_len(2, any_len));
+    put_bytes(out, 1, key.as_bytes());
+    put_field_header(out, 2, any_len);
+    put_key(out, 3, VARINT);
+    put_varint(out, value as u64);
 }
 
 fn any_value_len(v: &AttrValue) -> usize {
@@ -190,9 +252,12 @@ fn put_fixed32(out: &mut Vec<u8>, field: u32, v: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{SpanId, TraceId};
+    use crate::ids::{SpanId, TraceFlags, TraceId};
     use crate::otlp::{proto, testdata};
-    use crate::span::SpanKind;
+    use crate::span::{
+        build_spans, build_spans_into, LinkedContext, RequestFacts, ResponseFacts, SpanContextIds,
+        SpanKind, SpanPlan, SpanSettings,
+    };
     use proptest::prelude::*;
 
     #[test]
@@ -220,6 +285,100 @@ mod tests {
         ];
         s.status = SpanStatus::Error(String::new());
         assert_eq!(encode_span(&s), proto::encode_span(&s));
+    }
+
+    /// What `SpanWriter` hands over while `build_spans_into` runs.
+    fn written(
+        ctx: &SpanContextIds,
+        plan: SpanPlan,
+        req: &RequestFacts,
+        end: &ResponseFacts,
+        settings: &SpanSettings,
+    ) -> Vec<Vec<u8>> {
+        let mut spans = Vec::new();
+        // A buffer left dirty by an earlier request must not leak into the next span.
+        let mut scratch = b"left over from another request".to_vec();
+        let mut writer = SpanWriter::new(&mut scratch, |bytes| spans.push(bytes));
+        build_spans_into(ctx, plan, req, end, settings, &mut writer);
+        spans
+    }
+
+    fn encoded_records(
+        ctx: &SpanContextIds,
+        plan: SpanPlan,
+        req: &RequestFacts,
+        end: &ResponseFacts,
+        settings: &SpanSettings,
+    ) -> Vec<Vec<u8>> {
+        build_spans(ctx, plan, req, end, settings)
+            .iter()
+            .map(encode_span)
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn the_writer_writes_what_the_built_records_encode_to(
+            plan in prop_oneof![
+                Just(SpanPlan::Server), Just(SpanPlan::Client), Just(SpanPlan::ServerAndClient)
+            ],
+            parent in any::<Option<[u8; 8]>>(),
+            linked in any::<bool>(),
+            state in ".{0,40}",
+            texts in prop::collection::vec(".{0,40}", 9),
+            authority in prop_oneof![Just("svc:8080".to_string()), ".{0,20}"],
+            client in prop_oneof![Just("[2001:db8::1]:4444".to_string()), ".{0,20}"],
+            captured in prop::collection::vec((".{0,10}", ".{0,20}"), 0..3),
+            statics in prop::collection::vec((".{0,10}", ".{0,20}"), 0..3),
+            code in prop_oneof![Just(0u16), Just(200), Just(404), Just(503), any::<u16>()],
+            flags in prop_oneof![Just(0u64), any::<u64>()],
+            times in any::<(u32, u32, u32)>(),
+            first_byte in any::<Option<u32>>(),
+            redact_query in any::<bool>(),
+        ) {
+            let t0 = 1_700_000_000_000_000_000u64;
+            let ctx = SpanContextIds {
+                trace_id: TraceId([7; 16]),
+                parent_span_id: parent.map(SpanId),
+                server_span_id: SpanId([1; 8]),
+                client_span_id: SpanId([2; 8]),
+                flags: TraceFlags(0x03),
+                trace_state: state,
+                linked: linked.then_some(LinkedContext {
+                    trace_id: TraceId([9; 16]),
+                    span_id: SpanId([8; 8]),
+                    flags: TraceFlags(1),
+                }),
+            };
+            let req = RequestFacts {
+                method: texts[0].clone(),
+                path: format!("{}?{}", texts[1], texts[2]),
+                scheme: texts[3].clone(),
+                authority,
+                user_agent: texts[4].clone(),
+                protocol: texts[5].clone(),
+                client_address: client,
+                captured_headers: captured,
+                start_unix_nano: t0 + u64::from(times.0),
+            };
+            let end = ResponseFacts {
+                status_code: code,
+                response_flags: flags,
+                response_code_details: texts[6].clone(),
+                upstream_cluster: texts[7].clone(),
+                upstream_address: texts[8].clone(),
+                route_name: texts[2].clone(),
+                captured_headers: vec![],
+                upstream_start_unix_nano: Some(t0 + u64::from(times.1)),
+                first_upstream_byte_unix_nano: first_byte.map(|t| t0 + u64::from(t)),
+                end_unix_nano: t0 + u64::from(times.2),
+            };
+            let settings = SpanSettings { redact_query, static_attributes: statics };
+            prop_assert_eq!(
+                written(&ctx, plan, &req, &end, &settings),
+                encoded_records(&ctx, plan, &req, &end, &settings)
+            );
+        }
     }
 
     fn arb_attr() -> impl Strategy<Value = Attribute<'static>> {

@@ -12,10 +12,10 @@ use super::envoy_flags;
 use super::facts::{RequestFacts, ResponseFacts};
 use super::plan::SpanPlan;
 use super::record::{
-    Attribute, SpanEvent, SpanKind, SpanLink, SpanRecord, SpanStatus, FLAG_HAS_IS_REMOTE,
-    FLAG_IS_REMOTE,
+    SpanEvent, SpanKind, SpanLink, SpanRecord, SpanStatus, FLAG_HAS_IS_REMOTE, FLAG_IS_REMOTE,
 };
 use super::semconv as sc;
+use super::sink::{RecordSink, SpanSink};
 use crate::config::Settings;
 use crate::ids::{SpanId, TraceFlags, TraceId};
 use std::borrow::Cow;
@@ -95,7 +95,7 @@ impl SpanContextIds {
     }
 }
 
-/// Build the spans `plan` asks for (SERVER first, then CLIENT).
+/// Build the spans `plan` asks for (SERVER first, then CLIENT) as records.
 pub fn build_spans<'a>(
     ctx: &'a SpanContextIds,
     plan: SpanPlan,
@@ -103,6 +103,20 @@ pub fn build_spans<'a>(
     end: &'a ResponseFacts,
     settings: &'a SpanSettings,
 ) -> Vec<SpanRecord<'a>> {
+    let mut sink = RecordSink::default();
+    build_spans_into(ctx, plan, req, end, settings, &mut sink);
+    sink.spans
+}
+
+/// Build the spans `plan` asks for (SERVER first, then CLIENT) into `sink`.
+pub fn build_spans_into<'a, S: SpanSink<'a>>(
+    ctx: &'a SpanContextIds,
+    plan: SpanPlan,
+    req: &'a RequestFacts,
+    end: &'a ResponseFacts,
+    settings: &'a SpanSettings,
+    sink: &mut S,
+) {
     let common = Common::new(req, end, settings);
     let w3c = u32::from(ctx.flags.0);
     let remote_parent = |parent: Option<SpanId>| {
@@ -119,11 +133,10 @@ pub fn build_spans<'a>(
             .collect()
     };
 
-    let mut out = Vec::with_capacity(2);
     if plan.has_server() {
         let start = req.start_unix_nano;
         let (status, error_type) = common.status(SpanKind::Server);
-        out.push(SpanRecord {
+        sink.begin(SpanRecord {
             trace_id: ctx.trace_id,
             span_id: ctx.server_span_id,
             parent_span_id: ctx.parent_span_id,
@@ -133,11 +146,13 @@ pub fn build_spans<'a>(
             kind: SpanKind::Server,
             start_time_unix_nano: start,
             end_time_unix_nano: end.end_unix_nano.max(start),
-            attributes: common.server_attributes(plan, error_type),
+            attributes: Vec::new(),
             events: Vec::new(),
             links: links(),
             status,
         });
+        common.server_attributes(plan, error_type, sink);
+        sink.end();
     }
     if plan.has_client() {
         let (parent, flags, links) = if plan.has_server() {
@@ -164,7 +179,7 @@ pub fn build_spans<'a>(
             .into_iter()
             .collect();
         let (status, error_type) = common.status(SpanKind::Client);
-        out.push(SpanRecord {
+        sink.begin(SpanRecord {
             trace_id: ctx.trace_id,
             span_id: ctx.client_span_id,
             parent_span_id: parent,
@@ -174,13 +189,14 @@ pub fn build_spans<'a>(
             kind: SpanKind::Client,
             start_time_unix_nano: start,
             end_time_unix_nano: stop,
-            attributes: common.client_attributes(error_type),
+            attributes: Vec::new(),
             events,
             links,
             status,
         });
+        common.client_attributes(error_type, sink);
+        sink.end();
     }
-    out
 }
 
 /// What both spans derive from the same facts, computed once.
@@ -255,51 +271,45 @@ impl<'a> Common<'a> {
         }
     }
 
-    fn method_attributes(&self, attrs: &mut Vec<Attribute<'a>>) {
-        attrs.push(Attribute::str(
-            sc::HTTP_REQUEST_METHOD,
-            self.method.normalized,
-        ));
+    fn method_attributes<S: SpanSink<'a>>(&self, sink: &mut S) {
+        sink.str(sc::HTTP_REQUEST_METHOD, self.method.normalized.into());
         if let Some(orig) = self.method.original {
-            attrs.push(Attribute::str(sc::HTTP_REQUEST_METHOD_ORIGINAL, orig));
+            sink.str(sc::HTTP_REQUEST_METHOD_ORIGINAL, orig.into());
         }
     }
 
-    fn server_address_attributes(&self, attrs: &mut Vec<Attribute<'a>>) {
+    fn server_address_attributes<S: SpanSink<'a>>(&self, sink: &mut S) {
         if !self.server_host.is_empty() {
-            attrs.push(Attribute::str(sc::SERVER_ADDRESS, self.server_host));
+            sink.str(sc::SERVER_ADDRESS, self.server_host.into());
         }
         if let Some(p) = self.server_port {
-            attrs.push(Attribute::int(sc::SERVER_PORT, i64::from(p)));
+            sink.int(sc::SERVER_PORT, i64::from(p));
         }
     }
 
     /// Attributes every span ends with: outcome, Envoy facts, captured headers, static ones.
-    fn outcome_and_extra_attributes(
+    fn outcome_and_extra_attributes<S: SpanSink<'a>>(
         &self,
         error_type: Option<Cow<'static, str>>,
-        attrs: &mut Vec<Attribute<'a>>,
+        sink: &mut S,
     ) {
         if self.end.status_code > 0 {
-            attrs.push(Attribute::int(
+            sink.int(
                 sc::HTTP_RESPONSE_STATUS_CODE,
                 i64::from(self.end.status_code),
-            ));
+            );
         }
         if let Some(t) = error_type {
-            attrs.push(Attribute::str(sc::ERROR_TYPE, t));
+            sink.str(sc::ERROR_TYPE, t);
         }
         if !self.end.route_name.is_empty() {
-            attrs.push(Attribute::str(
-                sc::ENVOY_ROUTE_NAME,
-                self.end.route_name.as_str(),
-            ));
+            sink.str(sc::ENVOY_ROUTE_NAME, self.end.route_name.as_str().into());
         }
         if self.end.response_flags != 0 {
-            attrs.push(Attribute::str(
+            sink.str(
                 sc::ENVOY_RESPONSE_FLAGS,
-                envoy_flags::codes(self.end.response_flags),
-            ));
+                envoy_flags::codes(self.end.response_flags).into(),
+            );
         }
         let captured = self
             .req
@@ -308,86 +318,78 @@ impl<'a> Common<'a> {
             .chain(&self.end.captured_headers)
             .chain(&self.settings.static_attributes);
         for (k, v) in captured {
-            attrs.push(Attribute::str(k.as_str(), v.as_str()));
+            sink.str(k.as_str(), v.as_str().into());
         }
     }
 
-    fn capacity(&self) -> usize {
-        16 + self.req.captured_headers.len()
-            + self.end.captured_headers.len()
-            + self.settings.static_attributes.len()
-    }
-
-    fn server_attributes(
+    fn server_attributes<S: SpanSink<'a>>(
         &self,
         plan: SpanPlan,
         error_type: Option<Cow<'static, str>>,
-    ) -> Vec<Attribute<'a>> {
-        let mut a = Vec::with_capacity(self.capacity());
-        self.method_attributes(&mut a);
-        a.push(Attribute::str(sc::URL_PATH, self.path));
+        sink: &mut S,
+    ) {
+        self.method_attributes(sink);
+        sink.str(sc::URL_PATH, self.path.into());
         if let Some(q) = &self.query {
-            a.push(Attribute::str(sc::URL_QUERY, q.clone()));
+            sink.str(sc::URL_QUERY, q.clone());
         }
         if !self.req.scheme.is_empty() {
-            a.push(Attribute::str(sc::URL_SCHEME, self.req.scheme.as_str()));
+            sink.str(sc::URL_SCHEME, self.req.scheme.as_str().into());
         }
-        self.server_address_attributes(&mut a);
+        self.server_address_attributes(sink);
         let (client_host, client_port) = sc::split_host_port(&self.req.client_address);
         if !client_host.is_empty() {
-            a.push(Attribute::str(sc::CLIENT_ADDRESS, client_host));
+            sink.str(sc::CLIENT_ADDRESS, client_host.into());
         }
         if let Some(p) = client_port {
-            a.push(Attribute::int(sc::CLIENT_PORT, i64::from(p)));
+            sink.int(sc::CLIENT_PORT, i64::from(p));
         }
         if !self.req.user_agent.is_empty() {
-            a.push(Attribute::str(
-                sc::USER_AGENT_ORIGINAL,
-                self.req.user_agent.as_str(),
-            ));
+            sink.str(sc::USER_AGENT_ORIGINAL, self.req.user_agent.as_str().into());
         }
         if let Some(v) = sc::protocol_version(&self.req.protocol) {
-            a.push(Attribute::str(sc::NETWORK_PROTOCOL_VERSION, v));
+            sink.str(sc::NETWORK_PROTOCOL_VERSION, v.into());
         }
         if !plan.has_client() {
             // This SERVER span also stands for the upstream call.
             if !self.end.upstream_cluster.is_empty() {
-                a.push(Attribute::str(
+                sink.str(
                     sc::ENVOY_UPSTREAM_CLUSTER,
-                    self.end.upstream_cluster.as_str(),
-                ));
+                    self.end.upstream_cluster.as_str().into(),
+                );
             }
             if !self.end.upstream_address.is_empty() {
-                a.push(Attribute::str(
+                sink.str(
                     sc::ENVOY_UPSTREAM_ADDRESS,
-                    self.end.upstream_address.as_str(),
-                ));
+                    self.end.upstream_address.as_str().into(),
+                );
             }
         }
-        self.outcome_and_extra_attributes(error_type, &mut a);
-        a
+        self.outcome_and_extra_attributes(error_type, sink);
     }
 
-    fn client_attributes(&self, error_type: Option<Cow<'static, str>>) -> Vec<Attribute<'a>> {
-        let mut a = Vec::with_capacity(self.capacity());
-        self.method_attributes(&mut a);
-        a.push(Attribute::str(sc::URL_FULL, self.url_full()));
-        self.server_address_attributes(&mut a);
+    fn client_attributes<S: SpanSink<'a>>(
+        &self,
+        error_type: Option<Cow<'static, str>>,
+        sink: &mut S,
+    ) {
+        self.method_attributes(sink);
+        sink.str(sc::URL_FULL, self.url_full().into());
+        self.server_address_attributes(sink);
         let (peer_host, peer_port) = sc::split_host_port(&self.end.upstream_address);
         if !peer_host.is_empty() {
-            a.push(Attribute::str(sc::NETWORK_PEER_ADDRESS, peer_host));
+            sink.str(sc::NETWORK_PEER_ADDRESS, peer_host.into());
         }
         if let Some(p) = peer_port {
-            a.push(Attribute::int(sc::NETWORK_PEER_PORT, i64::from(p)));
+            sink.int(sc::NETWORK_PEER_PORT, i64::from(p));
         }
         if !self.end.upstream_cluster.is_empty() {
-            a.push(Attribute::str(
+            sink.str(
                 sc::ENVOY_UPSTREAM_CLUSTER,
-                self.end.upstream_cluster.as_str(),
-            ));
+                self.end.upstream_cluster.as_str().into(),
+            );
         }
-        self.outcome_and_extra_attributes(error_type, &mut a);
-        a
+        self.outcome_and_extra_attributes(error_type, sink);
     }
 
     /// `scheme://authority/path?query`, with the query as recorded (redacted if configured).

@@ -13,11 +13,13 @@ pub mod plan;
 pub mod record;
 pub mod resource;
 pub mod semconv;
+pub mod sink;
 pub mod stream_end;
 
-pub use build::{build_spans, LinkedContext, SpanContextIds, SpanSettings};
+pub use build::{build_spans, build_spans_into, LinkedContext, SpanContextIds, SpanSettings};
 pub use facts::{capture_headers, RequestFacts, ResponseFacts};
 pub use plan::{plan_spans, ListenerDirection, SpanPlan};
 pub use record::{AttrValue, Attribute, SpanEvent, SpanKind, SpanLink, SpanRecord, SpanStatus};
 pub use resource::{resource_from, ResourceInfo};
+pub use sink::{RecordSink, SpanSink};
 pub use stream_end::{ListForm, ListFormChoice, StreamEndError, StreamEndQuery};
