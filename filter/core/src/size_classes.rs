@@ -14,7 +14,9 @@
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 use core::ptr;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::AtomicBool;
+#[cfg(not(all(target_family = "wasm", not(target_feature = "atomics"))))]
+use core::sync::atomic::Ordering;
 
 /// The alignment of every small block (enough for any type up to `u128`).
 const ALIGN: usize = 16;
@@ -68,12 +70,17 @@ struct State {
 /// The allocator: small blocks from per-class free lists, the rest from `A`.
 pub struct SizeClasses<A> {
     inner: A,
+    /// Unused on wasm without threads (see `with_state`).
+    #[cfg_attr(
+        all(target_family = "wasm", not(target_feature = "atomics")),
+        allow(dead_code)
+    )]
     lock: AtomicBool,
     state: UnsafeCell<State>,
 }
 
-// SAFETY: `state` is only touched while `lock` is held (see `with_state`); the raw pointers in it
-// point into chunks this allocator owns.
+// SAFETY: `state` is only touched while `lock` is held, or on wasm without threads, where there is
+// no other thread (see `with_state`); the raw pointers in it point into chunks this allocator owns.
 unsafe impl<A: Sync> Sync for SizeClasses<A> {}
 // SAFETY: the state holds no thread-bound data, only pointers into chunks this allocator owns.
 unsafe impl<A: Send> Send for SizeClasses<A> {}
@@ -98,8 +105,9 @@ impl<A> SizeClasses<A> {
         self.with_state(|s| s.chunk_bytes)
     }
 
-    /// Runs `f` with the state locked. wasm32 without threads has one caller at a time and its
-    /// atomics compile to plain loads and stores; natively the lock makes the type sound to share.
+    /// Runs `f` with the state locked; natively the lock makes the type sound to share.
+    #[cfg(not(all(target_family = "wasm", not(target_feature = "atomics"))))]
+    #[inline(always)]
     fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         while self
             .lock
@@ -113,25 +121,50 @@ impl<A> SizeClasses<A> {
         self.lock.store(false, Ordering::Release);
         result
     }
+
+    /// Runs `f` with the state. wasm without the atomics feature has no threads: there is one
+    /// caller at a time and nothing to lock against, and every allocation is one fewer loop.
+    #[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+    #[inline(always)]
+    fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        // SAFETY: single-threaded, and `f` cannot re-enter the allocator's state (it never
+        // allocates from this allocator), so this is the only reference to the state.
+        f(unsafe { &mut *self.state.get() })
+    }
 }
 
 impl<A: GlobalAlloc> SizeClasses<A> {
-    /// A block of `class`, or null when the inner allocator has no chunk to give. Out of line:
-    /// inlined at each of the module's allocation sites it would grow the module by a quarter.
-    #[inline(never)]
+    /// A block of `class`, or null when the inner allocator has no chunk to give. The free-list pop
+    /// is inlined into `alloc`; carving from a chunk is the rare path and stays out of line.
+    #[inline(always)]
     fn take(&self, class: usize) -> *mut u8 {
+        let popped = self.with_state(|s| {
+            let head = s.free.get_mut(class)?;
+            if head.is_null() {
+                return None;
+            }
+            let block = *head;
+            // SAFETY: a free block is at least 16 bytes, 16-aligned, owned by this allocator, and
+            // its first word was written by `give` (or is the list's end, null).
+            *head = unsafe { block.cast::<*mut u8>().read() };
+            Some(block)
+        });
+        match popped {
+            Some(block) => block,
+            None => self.carve(class),
+        }
+    }
+
+    /// A new block of `class` from the current chunk (a new chunk when it is used up), or null when
+    /// the class does not exist or the inner allocator has no chunk to give.
+    #[cold]
+    #[inline(never)]
+    fn carve(&self, class: usize) -> *mut u8 {
+        if class >= CLASSES {
+            return ptr::null_mut();
+        }
         let size = class_size(class);
         self.with_state(|s| {
-            let Some(head) = s.free.get_mut(class) else {
-                return ptr::null_mut();
-            };
-            if !head.is_null() {
-                let block = *head;
-                // SAFETY: a free block is at least 16 bytes, 16-aligned, owned by this allocator,
-                // and its first word was written by `give` (or is the list's end, null).
-                *head = unsafe { block.cast::<*mut u8>().read() };
-                return block;
-            }
             if s.bump_left < size {
                 // SAFETY: CHUNK is non-zero and ALIGN a power of two.
                 let layout = unsafe { Layout::from_size_align_unchecked(CHUNK, ALIGN) };
@@ -152,8 +185,8 @@ impl<A: GlobalAlloc> SizeClasses<A> {
         })
     }
 
-    /// Puts a block of `class` back on its free list (out of line, as `take`).
-    #[inline(never)]
+    /// Puts a block of `class` back on its free list (inlined into `dealloc`).
+    #[inline(always)]
     fn give(&self, block: *mut u8, class: usize) {
         self.with_state(|s| {
             if let Some(head) = s.free.get_mut(class) {
