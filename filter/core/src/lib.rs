@@ -14,3 +14,4 @@ pub mod random;
 pub mod sampler;
 pub mod size_classes;
 pub mod span;
+pub mod text;

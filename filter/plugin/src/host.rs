@@ -6,10 +6,11 @@
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, Status};
 use std::ptr::null_mut;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 #[link(wasm_import_module = "env")]
 extern "C" {
+    fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> Status;
     fn proxy_get_header_map_pairs(
         map_type: MapType,
         return_map_data: *mut *mut u8,
@@ -84,11 +85,14 @@ pub fn plugin_configuration() -> Vec<u8> {
 
 /// Host clock, nanoseconds since the epoch (0 if the host cannot tell).
 pub fn now_ns() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    // The SDK's `get_current_time` wraps the nanoseconds in a `SystemTime` (and panics on an
+    // unexpected status); taken back apart that is 128-bit arithmetic, three times a request.
+    let mut now: u64 = 0;
+    // SAFETY: the host writes one u64 through the pointer, which is valid for the call.
+    match unsafe { proxy_get_current_time_nanoseconds(&mut now) } {
+        Status::Ok => now,
+        _ => 0,
+    }
 }
 
 /// A property value, raw.

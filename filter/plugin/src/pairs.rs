@@ -8,33 +8,44 @@
 /// Header lines borrowed from a serialized map. Names that are not UTF-8 are skipped (Envoy's codecs
 /// only pass token characters in names, so this never happens in practice).
 pub fn decode(buf: &[u8]) -> Vec<(&str, &[u8])> {
-    decode_raw(buf)
-        .into_iter()
-        .filter_map(|(k, v)| Some((std::str::from_utf8(k).ok()?, v)))
-        .collect()
+    let mut out = Vec::with_capacity(entry_count(buf));
+    for_each_entry(buf, |k, v| {
+        if let Some(name) = hoptrace_core::text::utf8(k) {
+            out.push((name, v));
+        }
+    });
+    out
 }
 
 /// The elements of a serialized CEL list (the names; binary, e.g. 8-byte integers).
 pub fn list_elements(buf: &[u8]) -> Vec<&[u8]> {
-    decode_raw(buf).into_iter().map(|(k, _)| k).collect()
+    let mut out = Vec::with_capacity(entry_count(buf));
+    for_each_entry(buf, |k, _| out.push(k));
+    out
 }
 
-/// Every (name, value) entry; a truncated buffer yields the entries before the cut.
-fn decode_raw(buf: &[u8]) -> Vec<(&[u8], &[u8])> {
-    let read_u32 = |at: usize| -> Option<usize> {
-        let b = buf.get(at..at.checked_add(4)?)?;
-        let arr: [u8; 4] = b.try_into().ok()?;
-        usize::try_from(u32::from_le_bytes(arr)).ok()
+fn read_u32(buf: &[u8], at: usize) -> Option<usize> {
+    let b = buf.get(at..at.checked_add(4)?)?;
+    let arr: [u8; 4] = b.try_into().ok()?;
+    usize::try_from(u32::from_le_bytes(arr)).ok()
+}
+
+/// How many entries the buffer says it has, capped by what its size could describe, so a hostile
+/// count cannot make us allocate more than the buffer.
+fn entry_count(buf: &[u8]) -> usize {
+    read_u32(buf, 0).map_or(0, |count| count.min(buf.len() / 8))
+}
+
+/// Every (name, value) entry in order, straight from the buffer; a truncated buffer yields the
+/// entries before the cut.
+fn for_each_entry<'a>(buf: &'a [u8], mut each: impl FnMut(&'a [u8], &'a [u8])) {
+    let Some(count) = read_u32(buf, 0) else {
+        return;
     };
-    let Some(count) = read_u32(0) else {
-        return Vec::new();
-    };
-    // A hostile count cannot make us allocate more than the buffer could describe.
-    let mut out = Vec::with_capacity(count.min(buf.len() / 8));
     let mut data = 4usize.saturating_add(count.saturating_mul(8));
     for i in 0..count {
         let at = 4 + i * 8;
-        let (Some(klen), Some(vlen)) = (read_u32(at), read_u32(at + 4)) else {
+        let (Some(klen), Some(vlen)) = (read_u32(buf, at), read_u32(buf, at + 4)) else {
             break;
         };
         let kend = data.saturating_add(klen);
@@ -43,8 +54,7 @@ fn decode_raw(buf: &[u8]) -> Vec<(&[u8], &[u8])> {
         let (Some(k), Some(v)) = (buf.get(data..kend), buf.get(vstart..vend)) else {
             break;
         };
-        out.push((k, v));
+        each(k, v);
         data = vend.saturating_add(1);
     }
-    out
 }

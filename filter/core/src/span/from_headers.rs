@@ -16,14 +16,9 @@ impl RequestFacts {
         K: AsRef<str>,
         V: AsRef<[u8]>,
     {
-        let text = |name: &str| {
-            headers
-                .first(name)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_default()
-        };
+        let text = |name: &str| headers.first(name).map(text_of).unwrap_or_default();
         let authority = match headers.first(":authority") {
-            Some(v) => String::from_utf8_lossy(v).into_owned(),
+            Some(v) => text_of(v),
             None => text("host"),
         };
         let captured = if wanted.is_empty() {
@@ -34,7 +29,7 @@ impl RequestFacts {
                 .iter()
                 .map(|(k, v)| (k.as_ref(), v.as_ref()))
                 .filter(|(k, _)| wanted.keys().any(|w| w.eq_ignore_ascii_case(k)))
-                .map(|(k, v)| (k, String::from_utf8_lossy(v).into_owned()))
+                .map(|(k, v)| (k, text_of(v)))
                 .collect();
             capture_headers(wanted, pairs.iter().map(|(k, v)| (*k, v.as_str())))
         };
@@ -47,5 +42,13 @@ impl RequestFacts {
             captured_headers: captured,
             ..RequestFacts::default()
         }
+    }
+}
+
+/// A header value as text, invalid UTF-8 replaced.
+fn text_of(bytes: &[u8]) -> String {
+    match crate::text::utf8(bytes) {
+        Some(text) => text.to_owned(),
+        None => String::from_utf8_lossy(bytes).into_owned(),
     }
 }

@@ -94,13 +94,21 @@ pub fn method(raw: &str) -> Method<'_> {
 
 /// Split `:path` into path and query (without `?`); a fragment, if a client sent one, is dropped.
 pub fn split_path(path_and_query: &str) -> (&str, Option<&str>) {
-    let no_fragment = path_and_query
-        .split_once('#')
-        .map_or(path_and_query, |(p, _)| p);
-    match no_fragment.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (no_fragment, None),
+    // One byte loop to the first '?' or '#' (every sampled request runs this).
+    let b = path_and_query.as_bytes();
+    let Some(at) = b.iter().position(|c| *c == b'?' || *c == b'#') else {
+        return (path_and_query, None);
+    };
+    let path = path_and_query.get(..at).unwrap_or(path_and_query);
+    if b.get(at) == Some(&b'#') {
+        return (path, None);
     }
+    let rest = path_and_query.get(at + 1..).unwrap_or("");
+    let query = match rest.as_bytes().iter().position(|c| *c == b'#') {
+        Some(end) => rest.get(..end).unwrap_or(rest),
+        None => rest,
+    };
+    (path, Some(query))
 }
 
 /// Replace every query value with `REDACTED`, keeping keys and separators: `a=1&b&c=` →
@@ -132,21 +140,38 @@ pub fn split_host_port(s: &str) -> (&str, Option<u16>) {
             None => (s, None),
         };
     }
+    // One byte loop from the end (the port's digits, then its ':'), then one over the host: three
+    // of these run per sampled request, and the general string searches cost several times more.
+    let b = s.as_bytes();
+    let digits = b.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+    let Some(colon) = b.len().checked_sub(digits + 1) else {
+        return (s, None);
+    };
+    if digits == 0 || b.get(colon) != Some(&b':') {
+        return (s, None);
+    }
+    let (Some(host), Some(port)) = (s.get(..colon), s.get(colon + 1..)) else {
+        return (s, None);
+    };
     // More than one ':' without brackets is a bare IPv6 address, not host:port.
-    match s.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => match parse_port(port) {
-            Some(p) => (host, Some(p)),
-            None => (s, None),
-        },
-        _ => (s, None),
+    if host.bytes().any(|c| c == b':') {
+        return (s, None);
+    }
+    match parse_port(port) {
+        Some(p) => (host, Some(p)),
+        None => (s, None),
     }
 }
 
+/// A port: ASCII digits only, at most 65535.
 fn parse_port(s: &str) -> Option<u16> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() {
         return None;
     }
-    s.parse().ok()
+    s.bytes().try_fold(0u16, |n, c| {
+        let digit = c.checked_sub(b'0').filter(|d| *d <= 9)?;
+        n.checked_mul(10)?.checked_add(u16::from(digit))
+    })
 }
 
 /// The default port of a URL scheme.
@@ -224,6 +249,49 @@ mod tests {
     fn host_port_table() {
         for (s, host, port) in HOSTS {
             assert_eq!(split_host_port(s), (*host, *port), "{s}");
+        }
+    }
+
+    /// The definition the byte loops must keep: split at the last ':' unless the host has one too.
+    fn split_host_port_by_definition(s: &str) -> (&str, Option<u16>) {
+        if s.starts_with('[') {
+            return split_host_port(s);
+        }
+        let port = |p: &str| -> Option<u16> {
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            p.parse().ok()
+        };
+        match s.rsplit_once(':') {
+            Some((host, p)) if !host.contains(':') => match port(p) {
+                Some(p) => (host, Some(p)),
+                None => (s, None),
+            },
+            _ => (s, None),
+        }
+    }
+
+    /// The definition the byte loop must keep: drop the fragment, then split at the first '?'.
+    fn split_path_by_definition(s: &str) -> (&str, Option<&str>) {
+        let no_fragment = s.split_once('#').map_or(s, |(p, _)| p);
+        match no_fragment.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (no_fragment, None),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn path_split_matches_its_definition(s in "[a/?#=&é]{0,12}|.{0,16}") {
+            proptest::prop_assert_eq!(split_path(&s), split_path_by_definition(&s));
+        }
+
+        #[test]
+        fn host_port_matches_its_definition(
+            s in "[a-z0-9.:\\[\\]]{0,12}|[0-9]{1,3}(\\.[0-9]{1,3}){3}:[0-9]{0,7}|.{0,16}"
+        ) {
+            proptest::prop_assert_eq!(split_host_port(&s), split_host_port_by_definition(&s));
         }
     }
 
