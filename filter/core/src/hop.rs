@@ -7,6 +7,7 @@
 
 use crate::config::{Propagator, Settings, Threshold};
 use crate::ids::{IdGenerator, SpanId, TraceFlags, TraceId};
+use crate::propagation::tracestate::is_valid_value;
 use crate::propagation::{
     b3_multi_headers, b3_single_header, extract_b3, extract_jaeger, parse_traceparent,
     parse_tracestate, ExtractedContext, HeaderLines, OtState, TraceParent, TraceState,
@@ -210,16 +211,33 @@ impl Tracer {
         let flags = flags_in.with_sampled(decision.sampled);
 
         let ot_changed = ot.th != decision.th;
-        if ot_changed {
+        let tracestate = if state.is_empty() && !ot_changed {
+            None
+        } else if state.is_empty() {
+            // Nothing else to keep (a new trace, most often): our member alone, printed without
+            // building the member list the general case below needs.
             ot.th = decision.th.filter(|t| *t != Threshold::NEVER);
-            let written = ot
-                .format()
-                .is_some_and(|v| state.upsert_first(OT_KEY, &v).is_ok());
-            if !written {
-                state.remove(OT_KEY);
+            ot.format()
+                .filter(|v| is_valid_value(v.as_bytes()))
+                .map(|v| {
+                    let mut header = String::with_capacity(OT_KEY.len() + 1 + v.len());
+                    header.push_str(OT_KEY);
+                    header.push('=');
+                    header.push_str(&v);
+                    header
+                })
+        } else {
+            if ot_changed {
+                ot.th = decision.th.filter(|t| *t != Threshold::NEVER);
+                let written = ot
+                    .format()
+                    .is_some_and(|v| state.upsert_first(OT_KEY, &v).is_ok());
+                if !written {
+                    state.remove(OT_KEY);
+                }
             }
-        }
-        let tracestate = state.to_header();
+            state.to_header()
+        };
 
         let context = HopContext {
             trace_id,
