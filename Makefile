@@ -12,7 +12,7 @@ WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-flo
 export HOPTRACE_ENVOY := $(ENVOY)
 export HOPTRACE_WASM_DIR := $(abspath $(WASM_DIR))
 
-.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick bench-instructions bench-prices tools soak
+.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick bench-instructions bench-prices profile-wasm tools soak
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -117,6 +117,17 @@ bench-instructions: wasm envoy ## proxy instructions per request under callgrind
 	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind >/dev/null)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(PY) bench/instructions.py
+
+profile-wasm: toolchain ## instructions per request inside hoptrace.wasm, by function (shim under callgrind; ~8 min the first time)
+	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind >/dev/null)
+	@# The same build as `make wasm`, keeping the function names (wasm-opt -g), so that the shim's
+	@# perf map can name each function's JIT code.
+	CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --target wasm32-wasip1 -p hoptrace --target-dir target/named
+	wasm-metadce -g $(WASM_FEATURES) --graph-file filter/plugin/exports.json \
+		target/named/wasm32-wasip1/release/hoptrace.wasm -o target/named/hoptrace.wasm >/dev/null
+	wasm-opt -O3 -g $(WASM_FEATURES) target/named/hoptrace.wasm -o target/named/hoptrace.wasm
+	cargo build --release -p hoptrace-shim --features perfmap --target-dir target/perfmap
+	python3 bench/jitprof.py --shim target/perfmap/release/hoptrace-shim --wasm target/named/hoptrace.wasm $(JITPROF_ARGS)
 
 bench-quick: wasm envoy ## a 1-round smoke run of the benchmark (results under bench/.run/, README untouched)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt

@@ -170,9 +170,11 @@ impl Host {
         vm.log_level = options.log_level;
         vm.clusters.extend(options.clusters);
         let mut store = runtime::store(vm, options.random_seed)?;
-        store
-            .set_fuel(options.fuel_per_callback)
-            .map_err(|e| Error::Instantiate(describe(&e)))?;
+        if runtime::fuel_enabled() {
+            store
+                .set_fuel(options.fuel_per_callback)
+                .map_err(|e| Error::Instantiate(describe(&e)))?;
+        }
         let instance = runtime::instantiate(&mut store, &module)?;
         let exports = Exports::bind(&mut store, &instance)?;
         let mut host = Self {
@@ -249,16 +251,19 @@ impl Host {
             return Err(Error::VmFailed(cause.clone()));
         }
         let Some(func) = func else { return Ok(None) };
-        self.store
-            .set_fuel(self.fuel_per_callback)
-            .map_err(|e| Error::VmFailed(describe(&e)))?;
+        if runtime::fuel_enabled() {
+            self.store
+                .set_fuel(self.fuel_per_callback)
+                .map_err(|e| Error::VmFailed(describe(&e)))?;
+        }
         let vm = &mut self.store.data_mut().vm;
         vm.callback = Some(callback);
         vm.effective_context = context_id;
         vm.accounting.begin(callback.name(), context_id);
         let result = func.call(&mut self.store, args);
-        let left = self.store.get_fuel().unwrap_or(0);
-        self.guest_fuel += self.fuel_per_callback.saturating_sub(left);
+        if let Ok(left) = self.store.get_fuel() {
+            self.guest_fuel += self.fuel_per_callback.saturating_sub(left);
+        }
         let vm = &mut self.store.data_mut().vm;
         vm.callback = None;
         vm.effective_context = ROOT_CONTEXT_ID;

@@ -37,13 +37,32 @@ pub struct GuestHandles {
     pub alloc: Option<TypedFunc<u32, u32>>,
 }
 
+/// Whether callbacks run under a fuel budget: always, except in a `perfmap` build profiling JIT
+/// code, where the fuel checks would be part of what is measured.
+pub fn fuel_enabled() -> bool {
+    #[cfg(feature = "perfmap")]
+    if perfmap_requested() {
+        return false;
+    }
+    true
+}
+
+#[cfg(feature = "perfmap")]
+fn perfmap_requested() -> bool {
+    std::env::var_os("HOPTRACE_SHIM_PERFMAP").is_some()
+}
+
 /// One engine for the process: compiled modules are shared between hosts through it.
 fn engine() -> Result<&'static Engine, Error> {
     static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
     ENGINE
         .get_or_init(|| {
             let mut config = Config::new();
-            config.consume_fuel(true);
+            config.consume_fuel(fuel_enabled());
+            #[cfg(feature = "perfmap")]
+            if perfmap_requested() {
+                config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+            }
             Engine::new(&config).map_err(|e| format!("{e:?}"))
         })
         .as_ref()
