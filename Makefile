@@ -101,7 +101,7 @@ bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~14 min): b
 	@# CPU time on a shared machine swings by a quarter between runs, these counts do not
 	@# (bench/instructions.md). Counted once nothing else runs; what a proxy does per second (timers,
 	@# ticks) is counted idle and subtracted, as callgrind's slowness would charge it to few requests.
-	$(PY) bench/instructions.py --cache-sim --requests 1000 --variants native100_upstream,floor_rewrite,floor_rewrite_trimmed,hoptrace100,hoptrace1
+	$(PY) bench/instructions.py --cache-sim --branch-sim --requests 1000 --variants native100_upstream,floor_rewrite,floor_rewrite_trimmed,hoptrace100,hoptrace1
 	cargo bench -p hoptrace-core --bench hop -- --warm-up-time 1 --measurement-time 3 2>/dev/null \
 		| grep -E '^(decide|record)|time:' > bench/criterion.txt
 	./target/shim-count/hoptrace-shim bench --wasm $(WASM) -n 2000 > bench/shim-hostcalls.txt

@@ -60,6 +60,10 @@ def parse_args():
     p.add_argument("--cache-sim", action="store_true",
                    help="also simulate the caches (callgrind --cache-sim=yes, ~2x slower) and report "
                    "L1 and last-level misses per request: what instruction counts cannot see")
+    p.add_argument("--branch-sim", action="store_true",
+                   help="also simulate branch prediction (callgrind --branch-sim=yes) and report "
+                   "mispredicted conditional and indirect branches per request (with --cache-sim they "
+                   "enter the cycle estimate)")
     p.add_argument("--envoy")
     p.add_argument("--wasm-dir", default=os.environ.get(
         "HOPTRACE_WASM_DIR", str(REPO / "target" / "wasm32-wasip1" / "release")))
@@ -167,7 +171,8 @@ class Counter:
         prefix = self.run_dir / f"{v.name}.callgrind"
         self.procs.start(v.name, ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                                   "--smc-check=all", f"--callgrind-out-file={prefix}",
-                                  *(["--cache-sim=yes"] if self.args.cache_sim else []), self.envoy,
+                                  *(["--cache-sim=yes"] if self.args.cache_sim else []),
+                                  *(["--branch-sim=yes"] if self.args.branch_sim else []), self.envoy,
                                   "-c", str(cfg), "--concurrency", "1", "--disable-hot-restart",
                                   "--log-level", "warn"], "0,1")
         return {"port": port, "admin": admin, "prefix": prefix}
@@ -211,7 +216,7 @@ class Counter:
         events = net_of_idle(window, window_s, idle, idle_s)
         self.time_driven[v.name] = (window["Ir"] - events["Ir"]) / self.args.requests
         per_request = events["Ir"] / self.args.requests
-        if self.args.cache_sim:
+        if self.args.cache_sim or self.args.branch_sim:
             self.misses[v.name] = {k: n / self.args.requests for k, n in events.items() if k != "Ir"}
             print(f"instructions: {v.name:<24} misses per request: " + ", ".join(
                 f"{k} {n:,.0f}" for k, n in self.misses[v.name].items()), flush=True)
@@ -255,10 +260,12 @@ def connections_text(n):
 
 
 def cycle_estimate(instructions, misses):
-    """KCachegrind's cycle estimate: Ir + 10 × L1 misses + 100 × last-level misses."""
+    """KCachegrind's cycle estimate: Ir + 10 × mispredicted branches (when simulated) + 10 × L1
+    misses + 100 × last-level misses."""
+    branches = sum(misses.get(k, 0) for k in ("Bcm", "Bim"))
     l1 = sum(misses.get(k, 0) for k in ("I1mr", "D1mr", "D1mw"))
     ll = sum(misses.get(k, 0) for k in ("ILmr", "DLmr", "DLmw"))
-    return instructions + 10 * l1 + 100 * ll
+    return instructions + 10 * branches + 10 * l1 + 100 * ll
 
 
 def misses_table(misses, counts):
@@ -266,11 +273,15 @@ def misses_table(misses, counts):
     baseline's, and the CPU targets in estimated cycles."""
     if not misses or "baseline" not in misses:
         return []
-    events = [k for k in misses["baseline"] if k.endswith(("mr", "mw"))]
+    events = [k for k in misses["baseline"] if k.endswith(("mr", "mw")) or k in ("Bcm", "Bim")]
     cest = {name: cycle_estimate(counts[name], row) for name, row in misses.items()}
+    branches = "Bcm" in misses["baseline"]
     out = ["", "Simulated cache misses per request (`--cache-sim=yes`; I1/D1 = level 1, LL = last "
-           "level) and the cycle estimate CEst = Ir + 10 × L1 misses + 100 × LL misses, which "
-           "weighs what instruction counts cannot see; Δ against the baseline:", "",
+           "level)" + (", mispredicted branches (`--branch-sim=yes`; Bcm conditional, Bim indirect)"
+                       if branches else "") +
+           " and the cycle estimate CEst = Ir + " + ("10 × mispredicted branches + " if branches else "") +
+           "10 × L1 misses + 100 × LL misses, which weighs what instruction counts cannot see; "
+           "Δ against the baseline:", "",
            "| variant | " + " | ".join(events) + " | CEst |", "|---|" + "---:|" * (len(events) + 1)]
     for name, row in misses.items():
         if name == "baseline":

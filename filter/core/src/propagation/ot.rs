@@ -67,7 +67,8 @@ impl OtState {
     /// A threshold of 2^56 or more ("never") is not written. If the value would exceed 256
     /// characters, other sub-keys are dropped from the right until it fits.
     pub fn format(&self) -> Option<String> {
-        let mut s = String::new();
+        // `th:` and 14 digits, `;rv:` and 14 more: one allocation for what we write ourselves.
+        let mut s = String::with_capacity(40);
         if let Some(th) = self.th.filter(|t| t.0 < NEVER) {
             s.push_str("th:");
             s.push_str(&threshold_to_hex(th));
