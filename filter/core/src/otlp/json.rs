@@ -1,4 +1,4 @@
-//! OTLP/JSON (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding), written by hand.
+//! OTLP/JSON (<https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding>), written by hand.
 //!
 //! The spec's deviations from plain proto3 JSON are the point of this file: trace and span ids are
 //! lower-case hex (not base64), field names are lowerCamelCase, enums are integers, and 64-bit

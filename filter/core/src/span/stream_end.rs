@@ -107,7 +107,7 @@ pub enum ListForm {
 const GUARDED_AFTER_FAILURE: u32 = 32;
 
 /// Which form to evaluate first, per VM: the bare list, until it fails; then the guarded list for
-/// the next [`GUARDED_AFTER_FAILURE`] requests before the bare one is tried again. Traffic where
+/// the next `GUARDED_AFTER_FAILURE` requests before the bare one is tried again. Traffic where
 /// attributes are often absent thus pays one failed evaluation per 33 requests, not one each.
 #[derive(Debug, Clone, Default)]
 pub struct ListFormChoice {
