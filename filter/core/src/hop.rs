@@ -7,7 +7,6 @@
 
 use crate::config::{Propagator, Settings, Threshold};
 use crate::ids::{IdGenerator, SpanId, TraceFlags, TraceId};
-use crate::propagation::tracestate::is_valid_value;
 use crate::propagation::{
     b3_multi_headers, b3_single_header, extract_b3, extract_jaeger, parse_traceparent,
     parse_tracestate, ExtractedContext, HeaderLines, OtState, TraceParent, TraceState,
@@ -163,8 +162,7 @@ impl Tracer {
         let incoming = self.extract(headers);
         let upstream_span = self.ids.span_id();
 
-        let (trace_id, remote_parent, parent, mut state, flags_in, source, linked) = match incoming
-        {
+        let (trace_id, remote_parent, parent, state, flags_in, source, linked) = match incoming {
             Some(inc) if self.settings.trust_incoming => {
                 let state = inc.tracestate.unwrap_or_default();
                 (
@@ -211,31 +209,10 @@ impl Tracer {
         let flags = flags_in.with_sampled(decision.sampled);
 
         let ot_changed = ot.th != decision.th;
-        let tracestate = if state.is_empty() && !ot_changed {
-            None
-        } else if state.is_empty() {
-            // Nothing else to keep (a new trace, most often): our member alone, printed without
-            // building the member list the general case below needs.
+        let tracestate = if ot_changed {
             ot.th = decision.th.filter(|t| *t != Threshold::NEVER);
-            ot.format()
-                .filter(|v| is_valid_value(v.as_bytes()))
-                .map(|v| {
-                    let mut header = String::with_capacity(OT_KEY.len() + 1 + v.len());
-                    header.push_str(OT_KEY);
-                    header.push('=');
-                    header.push_str(&v);
-                    header
-                })
+            state.into_header_with_first(OT_KEY, ot.format().as_deref())
         } else {
-            if ot_changed {
-                ot.th = decision.th.filter(|t| *t != Threshold::NEVER);
-                let written = ot
-                    .format()
-                    .is_some_and(|v| state.upsert_first(OT_KEY, &v).is_ok());
-                if !written {
-                    state.remove(OT_KEY);
-                }
-            }
             state.to_header()
         };
 

@@ -82,6 +82,21 @@ impl TraceState {
         Ok(())
     }
 
+    /// The header value with `key=value` as the first member, or without any `key` member when
+    /// `value` is `None` or not valid on the wire: [`TraceState::upsert_first`] (or
+    /// [`TraceState::remove`]), then [`TraceState::to_header`]. An empty list (a new trace, most
+    /// often) prints the one member directly instead of building a list to print it.
+    pub fn into_header_with_first(mut self, key: &str, value: Option<&str>) -> Option<String> {
+        let valid = value.filter(|v| is_valid_key(key.as_bytes()) && is_valid_value(v.as_bytes()));
+        if self.members.is_empty() {
+            return valid.map(|v| Member::new(key, v).text);
+        }
+        if valid.is_none_or(|v| self.upsert_first(key, v).is_err()) {
+            self.remove(key);
+        }
+        self.to_header()
+    }
+
     /// Remove the member with `key`; returns its value if it was there.
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let i = self.members.iter().position(|m| m.key() == key)?;
@@ -369,6 +384,24 @@ mod tests {
                 None => prop_assert!(ts.is_empty()),
                 Some(h) => prop_assert_eq!(parse_tracestate(&[h.as_bytes()]), Ok(ts)),
             }
+        }
+
+        /// The shortcut for an empty list prints what updating the list and printing it would.
+        #[test]
+        fn header_with_first_is_upsert_then_print(
+            members in proptest::collection::vec((key_strategy(), value_strategy()), 0..4),
+            key in prop_oneof![Just("ot".to_string()), key_strategy(), Just("Bad Key".to_string())],
+            value in prop::option::of(prop_oneof![value_strategy(), Just("bad,value".to_string())]),
+        ) {
+            let mut ts = TraceState::new();
+            for (k, v) in members.iter().rev() {
+                ts.upsert_first(k, v).unwrap();
+            }
+            let mut by_steps = ts.clone();
+            if value.as_deref().is_none_or(|v| by_steps.upsert_first(&key, v).is_err()) {
+                by_steps.remove(&key);
+            }
+            prop_assert_eq!(ts.into_header_with_first(&key, value.as_deref()), by_steps.to_header());
         }
 
         #[test]
