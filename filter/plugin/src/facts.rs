@@ -4,12 +4,12 @@
 //! they are read with one CEL evaluation where the host offers it ([`StreamEndReader`]), else one
 //! property read each.
 
+use crate::abi::LogLevel;
 use crate::host;
 use crate::pairs;
 use hoptrace_core::span::{
     ListForm, ListFormChoice, ListenerDirection, RequestFacts, ResponseFacts, StreamEndQuery,
 };
-use proxy_wasm::types::LogLevel;
 
 /// Reads the stream-end facts of a sampled request: one `expr_evaluate` of a CEL list while the host
 /// answers it as expected, the property reads otherwise.

@@ -1,103 +1,120 @@
 //! Thin, panic-free wrappers over the host calls the filter makes.
 //!
-//! The SDK's trait methods unwrap host errors (a panic kills the VM in Envoy); these return `Option`
-//! and let the caller carry on without tracing rather than fail the request.
+//! Every host error becomes `None` (or is ignored, for calls whose failure only costs tracing), so
+//! the caller carries on without tracing rather than fail the request: a panic kills the VM in Envoy.
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, LogLevel, MapType, Status};
+use crate::abi::{self, BufferType, HeaderMap, LogLevel, MetricType, OK};
 use std::ptr::null_mut;
 use std::time::Duration;
 
-#[link(wasm_import_module = "env")]
-extern "C" {
-    fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> Status;
-    fn proxy_get_header_map_pairs(
-        map_type: MapType,
-        return_map_data: *mut *mut u8,
-        return_map_size: *mut usize,
-    ) -> Status;
-}
-
 /// The serialized request header map (all lines, in order), or an empty buffer.
 pub fn request_header_map() -> Vec<u8> {
-    header_map(MapType::HttpRequestHeaders)
+    header_map(HeaderMap::Request)
 }
 
 /// The serialized response header map (all lines, in order), or an empty buffer.
 pub fn response_header_map() -> Vec<u8> {
-    header_map(MapType::HttpResponseHeaders)
+    header_map(HeaderMap::Response)
 }
 
-fn header_map(map: MapType) -> Vec<u8> {
-    let mut data: *mut u8 = null_mut();
-    let mut size: usize = 0;
-    // SAFETY: the host writes a pointer to a buffer it allocated through this module's
-    // `proxy_on_memory_allocate` (a boxed slice of exactly `size` bytes) and its size; we take
-    // ownership of it exactly once, as the SDK does.
+fn header_map(map: HeaderMap) -> Vec<u8> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: the out-pointers are valid for the call; the answer is taken exactly once.
     unsafe {
-        match proxy_get_header_map_pairs(map, &mut data, &mut size) {
-            Status::Ok if !data.is_null() => Vec::from_raw_parts(data, size, size),
-            _ => Vec::new(),
-        }
+        let status = abi::proxy_get_header_map_pairs(map, &mut data, &mut size);
+        abi::take_buffer(status, data, size).unwrap_or_default()
     }
 }
 
 /// The first line of one request header, or `None` when it is absent. An absent header costs the
 /// host no call back into the module, unlike any answer with data.
 pub fn request_header(name: &str) -> Option<Vec<u8>> {
-    hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
-        .ok()
-        .flatten()
-}
-
-/// Replace every line of a request header with one value.
-pub fn set_request_header(name: &str, value: &str) {
-    let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
-}
-
-/// Remove every line of a request header.
-pub fn remove_request_header(name: &str) {
-    let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
+    header_value(HeaderMap::Request, name)
 }
 
 /// One header of an export callout's answer.
 pub fn call_response_header(name: &str) -> Option<Vec<u8>> {
-    hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, name)
-        .ok()
-        .flatten()
+    header_value(HeaderMap::CallResponse, name)
+}
+
+fn header_value(map: HeaderMap, name: &str) -> Option<Vec<u8>> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: `name` and the out-pointers are valid for the call; the answer is taken once.
+    unsafe {
+        let status =
+            abi::proxy_get_header_map_value(map, name.as_ptr(), name.len(), &mut data, &mut size);
+        abi::take_buffer(status, data, size)
+    }
+}
+
+/// Replace every line of a request header with one value.
+pub fn set_request_header(name: &str, value: &str) {
+    // SAFETY: both slices are valid for the call; the host copies them.
+    let _ = unsafe {
+        abi::proxy_replace_header_map_value(
+            HeaderMap::Request,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    };
+}
+
+/// Remove every line of a request header.
+pub fn remove_request_header(name: &str) {
+    // SAFETY: `name` is valid for the call.
+    let _ = unsafe {
+        abi::proxy_remove_header_map_value(HeaderMap::Request, name.as_ptr(), name.len())
+    };
 }
 
 /// The body of an export callout's answer.
 pub fn call_response_body(size: usize) -> Vec<u8> {
-    hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, size)
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+    buffer(BufferType::HttpCallResponseBody, size)
 }
 
 /// The plugin configuration bytes (empty when none is set).
 pub fn plugin_configuration() -> Vec<u8> {
-    hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+    buffer(BufferType::PluginConfiguration, usize::MAX)
+}
+
+fn buffer(kind: BufferType, max_size: usize) -> Vec<u8> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: the out-pointers are valid for the call; the answer is taken exactly once.
+    unsafe {
+        let status = abi::proxy_get_buffer_bytes(kind, 0, max_size, &mut data, &mut size);
+        abi::take_buffer(status, data, size).unwrap_or_default()
+    }
 }
 
 /// Host clock, nanoseconds since the epoch (0 if the host cannot tell).
 pub fn now_ns() -> u64 {
-    // The SDK's `get_current_time` wraps the nanoseconds in a `SystemTime` (and panics on an
-    // unexpected status); taken back apart that is 128-bit arithmetic, three times a request.
     let mut now: u64 = 0;
     // SAFETY: the host writes one u64 through the pointer, which is valid for the call.
-    match unsafe { proxy_get_current_time_nanoseconds(&mut now) } {
-        Status::Ok => now,
+    match unsafe { abi::proxy_get_current_time_nanoseconds(&mut now) } {
+        OK => now,
         _ => 0,
     }
 }
 
 /// A property value, raw.
 pub fn property(path: &[&str]) -> Option<Vec<u8>> {
-    hostcalls::get_property(path.to_vec()).ok().flatten()
+    // The ABI's path: the segments separated by NULs (none after the last).
+    let mut serialized = Vec::with_capacity(path.iter().map(|p| p.len() + 1).sum());
+    for (i, segment) in path.iter().enumerate() {
+        if i > 0 {
+            serialized.push(0);
+        }
+        serialized.extend_from_slice(segment.as_bytes());
+    }
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: the path and the out-pointers are valid for the call; the answer is taken once.
+    unsafe {
+        let status =
+            abi::proxy_get_property(serialized.as_ptr(), serialized.len(), &mut data, &mut size);
+        abi::take_buffer(status, data, size)
+    }
 }
 
 /// A property holding an int64 (Envoy encodes it little-endian, 8 bytes).
@@ -112,21 +129,34 @@ pub fn property_string(path: &[&str]) -> Option<String> {
     property(path).and_then(|b| String::from_utf8(b).ok())
 }
 
+/// Call one of the host's foreign functions: its answer, or `None` if it has none or failed.
+fn foreign_function(name: &str, arguments: &[u8]) -> Option<Vec<u8>> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: name, arguments and the out-pointers are valid for the call; the answer is taken once.
+    unsafe {
+        let status = abi::proxy_call_foreign_function(
+            name.as_ptr(),
+            name.len(),
+            arguments.as_ptr(),
+            arguments.len(),
+            &mut data,
+            &mut size,
+        );
+        abi::take_buffer(status, data, size)
+    }
+}
+
 /// Compile a CEL expression with the host (Envoy's `expr_create` foreign function): its token, or
 /// `None` when the host has no CEL or refuses the expression.
 pub fn cel_compile(expression: &str) -> Option<u32> {
-    let token = hostcalls::call_foreign_function("expr_create", Some(expression.as_bytes()))
-        .ok()
-        .flatten()?;
+    let token = foreign_function("expr_create", expression.as_bytes())?;
     Some(u32::from_le_bytes(token.get(..4)?.try_into().ok()?))
 }
 
 /// Evaluate a compiled expression against the current stream (`expr_evaluate`): the serialized
 /// value, or `None` if the host could not evaluate it.
 pub fn cel_evaluate(token: u32) -> Option<Vec<u8>> {
-    hostcalls::call_foreign_function("expr_evaluate", Some(&token.to_le_bytes()))
-        .ok()
-        .flatten()
+    foreign_function("expr_evaluate", &token.to_le_bytes())
 }
 
 /// Start an export callout; the token the answer will carry, or `None` if the host refused it
@@ -137,19 +167,51 @@ pub fn dispatch(
     body: &[u8],
     timeout: Duration,
 ) -> Option<u32> {
-    let headers: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    hostcalls::dispatch_http_call(cluster, headers, Some(body), Vec::new(), timeout).ok()
+    let headers = crate::pairs::encode(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let trailers = crate::pairs::encode(std::iter::empty());
+    let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+    let mut token = 0u32;
+    // SAFETY: every slice and the out-pointer are valid for the call; the host copies the data.
+    let status = unsafe {
+        abi::proxy_http_call(
+            cluster.as_ptr(),
+            cluster.len(),
+            headers.as_ptr(),
+            headers.len(),
+            body.as_ptr(),
+            body.len(),
+            trailers.as_ptr(),
+            trailers.len(),
+            timeout_ms,
+            &mut token,
+        )
+    };
+    (status == OK).then_some(token)
 }
 
 /// Ask for `on_tick` every `period`.
 pub fn set_tick_period(period: Duration) {
-    let _ = hostcalls::set_tick_period(period);
+    let ms = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
+    // SAFETY: plain value call.
+    let _ = unsafe { abi::proxy_set_tick_period_milliseconds(ms) };
+}
+
+/// Define a host metric: its id, or `None` if the host refused.
+pub fn define_metric(kind: MetricType, name: &str) -> Option<u32> {
+    let mut id = 0u32;
+    // SAFETY: `name` and the out-pointer are valid for the call.
+    let status = unsafe { abi::proxy_define_metric(kind, name.as_ptr(), name.len(), &mut id) };
+    (status == OK).then_some(id)
+}
+
+/// Add `delta` to a host metric; whether the host took it.
+pub fn increment_metric(id: u32, delta: i64) -> bool {
+    // SAFETY: plain value call.
+    unsafe { abi::proxy_increment_metric(id, delta) == OK }
 }
 
 /// Log at `level`; failures to log are ignored.
 pub fn log(level: LogLevel, message: &str) {
-    let _ = hostcalls::log(level, message);
+    // SAFETY: `message` is valid for the call; the host copies it.
+    let _ = unsafe { abi::proxy_log(level, message.as_ptr(), message.len()) };
 }

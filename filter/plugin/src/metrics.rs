@@ -2,9 +2,9 @@
 //!
 //! Envoy shows them under `/stats` as `wasmcustom.<name>`.
 
+use crate::abi::MetricType;
+use crate::host;
 use hoptrace_core::export::MetricKind;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
 
 /// A defined host metric and the last value pushed to it.
 struct Metric {
@@ -36,7 +36,7 @@ impl HostMetrics {
                     MetricKind::Gauge => MetricType::Gauge,
                     MetricKind::Counter => MetricType::Counter,
                 };
-                let Ok(id) = hostcalls::define_metric(host_kind, name) else {
+                let Some(id) = host::define_metric(host_kind, name) else {
                     continue;
                 };
                 *slot = Some(Metric {
@@ -57,7 +57,7 @@ impl HostMetrics {
             // miss the others' queues.
             let delta = i128::from(value) - i128::from(m.pushed);
             let delta = i64::try_from(delta).unwrap_or(if delta < 0 { i64::MIN } else { i64::MAX });
-            if hostcalls::increment_metric(m.id, delta).is_ok() {
+            if host::increment_metric(m.id, delta) {
                 m.pushed = value;
             }
         }

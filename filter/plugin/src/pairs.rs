@@ -58,3 +58,28 @@ fn for_each_entry<'a>(buf: &'a [u8], mut each: impl FnMut(&'a [u8], &'a [u8])) {
         data = vend.saturating_add(1);
     }
 }
+
+/// Serialize (name, value) pairs in the same format, for the host to read (callout headers).
+pub fn encode<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Vec<u8> {
+    let (count, bytes) = pairs.clone().fold((0usize, 0usize), |(n, b), (k, v)| {
+        (n + 1, b + k.len() + v.len() + 2)
+    });
+    let mut out = Vec::with_capacity(4 + count * 8 + bytes);
+    out.extend_from_slice(&len_u32(count).to_le_bytes());
+    for (k, v) in pairs.clone() {
+        out.extend_from_slice(&len_u32(k.len()).to_le_bytes());
+        out.extend_from_slice(&len_u32(v.len()).to_le_bytes());
+    }
+    for (k, v) in pairs {
+        out.extend_from_slice(k.as_bytes());
+        out.push(0);
+        out.extend_from_slice(v.as_bytes());
+        out.push(0);
+    }
+    out
+}
+
+/// A length in the format's u32 (no header or callout comes near 4 GiB; saturate if one did).
+fn len_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}

@@ -2,6 +2,7 @@
 //!
 //! Exports are dispatched from the root only, so an answer never lands on a finished stream.
 
+use crate::abi::LogLevel;
 use crate::facts;
 use crate::facts::StreamEndReader;
 use crate::host;
@@ -12,8 +13,6 @@ use hoptrace_core::config::parse_config;
 use hoptrace_core::export::ExportOutcome;
 use hoptrace_core::pipeline::Pipeline;
 use hoptrace_core::propagation::HeaderReadPlan;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{ContextType, LogLevel};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -32,8 +31,9 @@ pub struct HoptraceRoot {
     in_flight: BTreeMap<u32, u64>,
 }
 
-impl Context for HoptraceRoot {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _t: usize) {
+impl HoptraceRoot {
+    /// The answer (or failure) of export callout `token`.
+    pub fn on_http_call_response(&mut self, token: u32, body_size: usize) {
         let Some(id) = self.in_flight.remove(&token) else {
             return;
         };
@@ -58,10 +58,9 @@ impl Context for HoptraceRoot {
         // waiting for the next tick would cap throughput at one batch per tick.
         self.dispatch_due(now);
     }
-}
 
-impl RootContext for HoptraceRoot {
-    fn on_configure(&mut self, _size: usize) -> bool {
+    /// Read and apply the plugin configuration; `false` when it is invalid (the log says why).
+    pub fn on_configure(&mut self) -> bool {
         let raw = host::plugin_configuration();
         let settings = match parse_config(&raw) {
             Ok(s) => s,
@@ -89,7 +88,8 @@ impl RootContext for HoptraceRoot {
         true
     }
 
-    fn on_tick(&mut self) {
+    /// Send due exports, push metrics, forward the core's log lines.
+    pub fn on_tick(&mut self) {
         let now = host::now_ns();
         self.dispatch_due(now);
         let Some((metrics, logs)) = self.with_state(|s| {
@@ -105,16 +105,11 @@ impl RootContext for HoptraceRoot {
         self.metrics.push(&metrics);
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(HoptraceStream::new(self.shared.clone())))
+    /// A stream of this root's configuration.
+    pub fn new_stream(&self) -> HoptraceStream {
+        HoptraceStream::new(self.shared.clone())
     }
 
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-}
-
-impl HoptraceRoot {
     /// Dispatch every export the pipeline says is due; a refused dispatch (e.g. unknown cluster) is
     /// reported back as a failed attempt so its spans are retried or counted.
     fn dispatch_due(&mut self, now: u64) {

@@ -7,8 +7,6 @@ use crate::shared::Shared;
 use hoptrace_core::hop::HopContext;
 use hoptrace_core::propagation::HeaderLines;
 use hoptrace_core::span::{capture_headers, RequestFacts, ResponseFacts};
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
 
 /// What a sampled request carries from its headers to its end.
 struct Recording {
@@ -31,17 +29,14 @@ impl HoptraceStream {
             recording: None,
         }
     }
-}
 
-impl Context for HoptraceStream {}
-
-impl HttpContext for HoptraceStream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    /// Decide the hop, rewrite the context upstream, and start recording a sampled request.
+    pub fn on_request_headers(&mut self) {
         let Ok(mut guard) = self.shared.try_borrow_mut() else {
-            return Action::Continue;
+            return;
         };
         let Some(state) = guard.as_mut() else {
-            return Action::Continue;
+            return;
         };
         // Every context line is needed, but when lookups find no context the map can wait until
         // a sampled request needs its other headers (see `HeaderReadPlan`).
@@ -89,19 +84,19 @@ impl HttpContext for HoptraceStream {
         for name in &hop.edits.remove {
             host::remove_request_header(name);
         }
-        Action::Continue
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    /// A sampled request's first upstream byte (and the response headers it captures).
+    pub fn on_response_headers(&mut self) {
         let Some(rec) = self.recording.as_mut() else {
-            return Action::Continue;
+            return;
         };
         rec.response.first_upstream_byte_unix_nano = Some(host::now_ns());
         let Ok(guard) = self.shared.try_borrow() else {
-            return Action::Continue;
+            return;
         };
         let Some(state) = guard.as_ref() else {
-            return Action::Continue;
+            return;
         };
         let wanted = &state.pipeline.settings().attributes.response_headers;
         if !wanted.is_empty() {
@@ -114,10 +109,10 @@ impl HttpContext for HoptraceStream {
             rec.response.captured_headers =
                 capture_headers(wanted, text.iter().map(|(k, v)| (*k, v.as_str())));
         }
-        Action::Continue
     }
 
-    fn on_log(&mut self) {
+    /// The stream's end: a sampled request's spans are finished and queued.
+    pub fn on_log(&mut self) {
         let Some(mut rec) = self.recording.take() else {
             return;
         };
