@@ -27,9 +27,9 @@ build: toolchain ## native crates (core, shim, e2e harness) and the .wasm module
 
 wasm: toolchain ## target/wasm32-wasip1/release/hoptrace.wasm (+ the two benchmark floor filters)
 	cargo build --release --target wasm32-wasip1 -p hoptrace -p floor-noop -p floor-rewrite -p host-call-probe
-	@# The SDK exports every proxy-wasm callback, and Envoy calls each one a module exports (every
-	@# response body chunk, every stream's on_done...): each call is a trip into V8 that costs the
-	@# proxy ~4k instructions. Keep only the callbacks hoptrace handles (filter/plugin/exports.json).
+	@# Envoy calls every callback a module exports, each a trip into V8 that costs the proxy ~2-4k
+	@# instructions. hoptrace defines only those it handles (filter/plugin/src/entry.rs); this keeps
+	@# exactly the list in filter/plugin/exports.json, so a stray export cannot slip in.
 	wasm-metadce $(WASM_FEATURES) --graph-file filter/plugin/exports.json $(WASM) -o $(WASM) >/dev/null
 	@# LTO'd Rust at opt-level 3, then binaryen's speed pass; the module stays within its 450 KB budget.
 	wasm-opt -O3 $(WASM_FEATURES) $(WASM) -o $(WASM)
