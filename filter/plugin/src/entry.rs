@@ -9,6 +9,12 @@
 //! Envoy calls `proxy_on_log` once for every stream context it created, also for local replies
 //! and resets. Should a stream never be logged, the table still stays bounded: past
 //! [`MAX_STREAMS`] the oldest stream is forgotten, and the next tick says so in the log.
+//!
+//! Without `proxy_on_delete` a root context is not told when its plugin goes away (a configuration
+//! change can replace it in a VM that lives on). Every root ticks every 100 ms while its plugin
+//! lives, so a root that has missed [`STALE_ROOT_TICKS`] of the other roots' ticks (five minutes
+//! of them) is dropped. Counting ticks rather than reading the clock keeps a stalled worker, whose
+//! roots all miss their ticks alike, from dropping a live one.
 
 use crate::abi::LogLevel;
 use crate::host;
@@ -21,14 +27,24 @@ use std::mem::MaybeUninit;
 /// Streams one VM keeps at most between `proxy_on_context_create` and `proxy_on_log`.
 const MAX_STREAMS: usize = 1 << 17;
 
+/// Ticks of other roots after which a root that has not ticked itself belongs to a removed plugin.
+const STALE_ROOT_TICKS: u32 = 3000;
+
 /// `proxy_on_request_headers` / `proxy_on_response_headers` answer: let the stream continue.
 const CONTINUE: u32 = 0;
+
+/// A root context, and how many ticks of the other roots it has missed.
+struct RootSlot {
+    id: u32,
+    root: HoptraceRoot,
+    missed_ticks: u32,
+}
 
 /// Every context of this VM the host has created and not yet finished with.
 #[derive(Default)]
 struct Contexts {
-    /// Root contexts (one per plugin configuration sharing this VM) by context id.
-    roots: Vec<(u32, HoptraceRoot)>,
+    /// Root contexts (one per plugin configuration sharing this VM).
+    roots: Vec<RootSlot>,
     /// Stream contexts by id; ids grow, so the first entry is the oldest.
     streams: BTreeMap<u32, HoptraceStream>,
     /// Streams forgotten because the table was full, not yet reported.
@@ -39,8 +55,20 @@ impl Contexts {
     fn root(&mut self, id: u32) -> Option<&mut HoptraceRoot> {
         self.roots
             .iter_mut()
-            .find(|(rid, _)| *rid == id)
-            .map(|(_, r)| r)
+            .find(|slot| slot.id == id)
+            .map(|slot| &mut slot.root)
+    }
+
+    /// Note that root `id` ticked, and drop the roots whose plugin is gone.
+    fn ticked(&mut self, id: u32) {
+        self.roots.retain_mut(|slot| {
+            slot.missed_ticks = if slot.id == id {
+                0
+            } else {
+                slot.missed_ticks.saturating_add(1)
+            };
+            slot.missed_ticks < STALE_ROOT_TICKS
+        });
     }
 }
 
@@ -98,7 +126,11 @@ pub extern "C" fn proxy_on_context_create(context_id: u32, root_context_id: u32)
     with_contexts(|c| {
         if root_context_id == 0 {
             if c.root(context_id).is_none() {
-                c.roots.push((context_id, HoptraceRoot::default()));
+                c.roots.push(RootSlot {
+                    id: context_id,
+                    root: HoptraceRoot::default(),
+                    missed_ticks: 0,
+                });
             }
             return;
         }
@@ -139,6 +171,7 @@ pub extern "C" fn proxy_on_tick(context_id: u32) {
             );
             c.evicted = 0;
         }
+        c.ticked(context_id);
         if let Some(root) = c.root(context_id) {
             root.on_tick();
         }
