@@ -12,7 +12,7 @@ WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-flo
 export HOPTRACE_ENVOY := $(ENVOY)
 export HOPTRACE_WASM_DIR := $(abspath $(WASM_DIR))
 
-.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick bench-instructions bench-prices profile-wasm tools soak
+.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick bench-instructions bench-prices profile-wasm profile-time tools soak
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -129,6 +129,11 @@ profile-wasm: toolchain ## instructions per request inside hoptrace.wasm, by fun
 	wasm-opt -O3 -g $(WASM_FEATURES) target/named/hoptrace.wasm -o target/named/hoptrace.wasm
 	cargo build --release -p hoptrace-shim --features perfmap --target-dir target/perfmap
 	python3 bench/jitprof.py --shim target/perfmap/release/hoptrace-shim --wasm target/named/hoptrace.wasm $(JITPROF_ARGS)
+
+profile-time: wasm envoy ## where each proxy's time goes under load, by code region (perf samples, ~2 min): bench/time-profile.md
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@command -v perf >/dev/null || (apt-get update -qq && apt-get install -y -qq linux-perf >/dev/null)
+	$(PY) bench/timeprof.py
 
 bench-quick: wasm envoy ## a 1-round smoke run of the benchmark (results under bench/.run/, README untouched)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt

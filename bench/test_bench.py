@@ -274,3 +274,27 @@ class IdleCorrection(unittest.TestCase):
                 (Path(d) / name).write_text("")
             self.assertEqual([Path(p).name for p in instructions.callgrind_dumps(prefix)],
                              ["v.callgrind.1", "v.callgrind.2", "v.callgrind.10"])
+
+
+class TimeProfile(unittest.TestCase):
+    REPORT = """
+    55.10%  envoy
+    20.00%  [kernel.kallsyms]
+     4.00%  [JIT] tid 12263
+     1.00%  [JIT] tid 12270
+     3.90%  libc.so.6
+"""
+
+    def test_regions_merge_jit_threads(self):
+        import timeprof
+
+        shares = timeprof.parse_report(self.REPORT)
+        self.assertEqual(set(shares), {"envoy", "[kernel.kallsyms]", "[JIT]", "libc.so.6"})
+        self.assertAlmostEqual(shares["[JIT]"], 5.0)
+
+    def test_per_request_scales_shares_by_cpu(self):
+        import timeprof
+
+        got = timeprof.per_request({"envoy": 50.0, "[JIT]": 10.0}, 120.0)
+        self.assertAlmostEqual(got["envoy"], 60.0)
+        self.assertAlmostEqual(got["[JIT]"], 12.0)
