@@ -85,6 +85,15 @@ fn with_contexts<R: Default>(f: impl FnOnce(&mut Contexts) -> R) -> R {
     })
 }
 
+/// Run `f` on stream `context_id`, if the table knows it (an unknown id is ignored, never a trap).
+fn with_stream(context_id: u32, f: impl FnOnce(&mut HoptraceStream)) {
+    with_contexts(|c| {
+        if let Some(stream) = c.streams.get_mut(&context_id) {
+            f(stream);
+        }
+    });
+}
+
 #[cfg(target_os = "wasi")]
 extern "C" {
     fn __wasm_call_ctors();
@@ -201,11 +210,7 @@ pub extern "C" fn proxy_on_request_headers(
     _num_headers: usize,
     _end_of_stream: bool,
 ) -> u32 {
-    with_contexts(|c| {
-        if let Some(stream) = c.streams.get_mut(&context_id) {
-            stream.on_request_headers();
-        }
-    });
+    with_stream(context_id, HoptraceStream::on_request_headers);
     CONTINUE
 }
 
@@ -216,11 +221,7 @@ pub extern "C" fn proxy_on_response_headers(
     _num_headers: usize,
     _end_of_stream: bool,
 ) -> u32 {
-    with_contexts(|c| {
-        if let Some(stream) = c.streams.get_mut(&context_id) {
-            stream.on_response_headers();
-        }
-    });
+    with_stream(context_id, HoptraceStream::on_response_headers);
     CONTINUE
 }
 

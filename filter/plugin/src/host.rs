@@ -167,8 +167,8 @@ pub fn dispatch(
     body: &[u8],
     timeout: Duration,
 ) -> Option<u32> {
-    let headers = crate::pairs::encode(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let trailers = crate::pairs::encode(std::iter::empty());
+    let headers = crate::pairs::encode(headers);
+    let trailers = crate::pairs::encode::<&str, &str>(&[]);
     let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
     let mut token = 0u32;
     // SAFETY: every slice and the out-pointer are valid for the call; the host copies the data.

@@ -60,20 +60,22 @@ fn for_each_entry<'a>(buf: &'a [u8], mut each: impl FnMut(&'a [u8], &'a [u8])) {
 }
 
 /// Serialize (name, value) pairs in the same format, for the host to read (callout headers).
-pub fn encode<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Vec<u8> {
-    let (count, bytes) = pairs.clone().fold((0usize, 0usize), |(n, b), (k, v)| {
-        (n + 1, b + k.len() + v.len() + 2)
-    });
-    let mut out = Vec::with_capacity(4 + count * 8 + bytes);
-    out.extend_from_slice(&len_u32(count).to_le_bytes());
-    for (k, v) in pairs.clone() {
-        out.extend_from_slice(&len_u32(k.len()).to_le_bytes());
-        out.extend_from_slice(&len_u32(v.len()).to_le_bytes());
+/// The shim's host side has the same encoder for the other direction of the ABI.
+pub fn encode<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Vec<u8> {
+    let bytes: usize = pairs
+        .iter()
+        .map(|(k, v)| k.as_ref().len() + v.as_ref().len() + 2)
+        .sum();
+    let mut out = Vec::with_capacity(4 + pairs.len() * 8 + bytes);
+    out.extend_from_slice(&len_u32(pairs.len()).to_le_bytes());
+    for (k, v) in pairs {
+        out.extend_from_slice(&len_u32(k.as_ref().len()).to_le_bytes());
+        out.extend_from_slice(&len_u32(v.as_ref().len()).to_le_bytes());
     }
     for (k, v) in pairs {
-        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(k.as_ref());
         out.push(0);
-        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(v.as_ref());
         out.push(0);
     }
     out
