@@ -18,12 +18,18 @@ pub fn response_header_map() -> Vec<u8> {
 }
 
 fn header_map(map: HeaderMap) -> Vec<u8> {
+    // SAFETY: the out-pointers `answer` passes are valid for the call.
+    answer(|data, size| unsafe { abi::proxy_get_header_map_pairs(map, data, size) })
+        .unwrap_or_default()
+}
+
+/// The data of a host call that answers through a (pointer, size) out-pair, or `None` when the
+/// call failed or had nothing to answer. `call` makes the host call with those out-pointers.
+fn answer(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> Option<Vec<u8>> {
     let (mut data, mut size) = (null_mut(), 0usize);
-    // SAFETY: the out-pointers are valid for the call; the answer is taken exactly once.
-    unsafe {
-        let status = abi::proxy_get_header_map_pairs(map, &mut data, &mut size);
-        abi::take_buffer(status, data, size).unwrap_or_default()
-    }
+    let status = call(&mut data, &mut size);
+    // SAFETY: status, data and size are what that one host call wrote; the answer is taken once.
+    unsafe { abi::take_buffer(status, data, size) }
 }
 
 /// The first line of one request header, or `None` when it is absent. An absent header costs the
@@ -38,13 +44,10 @@ pub fn call_response_header(name: &str) -> Option<Vec<u8>> {
 }
 
 fn header_value(map: HeaderMap, name: &str) -> Option<Vec<u8>> {
-    let (mut data, mut size) = (null_mut(), 0usize);
-    // SAFETY: `name` and the out-pointers are valid for the call; the answer is taken once.
-    unsafe {
-        let status =
-            abi::proxy_get_header_map_value(map, name.as_ptr(), name.len(), &mut data, &mut size);
-        abi::take_buffer(status, data, size)
-    }
+    // SAFETY: `name` and the out-pointers are valid for the call.
+    answer(|data, size| unsafe {
+        abi::proxy_get_header_map_value(map, name.as_ptr(), name.len(), data, size)
+    })
 }
 
 /// Replace every line of a request header with one value.
@@ -80,12 +83,9 @@ pub fn plugin_configuration() -> Vec<u8> {
 }
 
 fn buffer(kind: BufferType, max_size: usize) -> Vec<u8> {
-    let (mut data, mut size) = (null_mut(), 0usize);
-    // SAFETY: the out-pointers are valid for the call; the answer is taken exactly once.
-    unsafe {
-        let status = abi::proxy_get_buffer_bytes(kind, 0, max_size, &mut data, &mut size);
-        abi::take_buffer(status, data, size).unwrap_or_default()
-    }
+    // SAFETY: the out-pointers are valid for the call.
+    answer(|data, size| unsafe { abi::proxy_get_buffer_bytes(kind, 0, max_size, data, size) })
+        .unwrap_or_default()
 }
 
 /// Host clock, nanoseconds since the epoch (0 if the host cannot tell).
@@ -108,13 +108,10 @@ pub fn property(path: &[&str]) -> Option<Vec<u8>> {
         }
         serialized.extend_from_slice(segment.as_bytes());
     }
-    let (mut data, mut size) = (null_mut(), 0usize);
-    // SAFETY: the path and the out-pointers are valid for the call; the answer is taken once.
-    unsafe {
-        let status =
-            abi::proxy_get_property(serialized.as_ptr(), serialized.len(), &mut data, &mut size);
-        abi::take_buffer(status, data, size)
-    }
+    // SAFETY: the path and the out-pointers are valid for the call.
+    answer(|data, size| unsafe {
+        abi::proxy_get_property(serialized.as_ptr(), serialized.len(), data, size)
+    })
 }
 
 /// A property holding an int64 (Envoy encodes it little-endian, 8 bytes).
@@ -131,19 +128,17 @@ pub fn property_string(path: &[&str]) -> Option<String> {
 
 /// Call one of the host's foreign functions: its answer, or `None` if it has none or failed.
 fn foreign_function(name: &str, arguments: &[u8]) -> Option<Vec<u8>> {
-    let (mut data, mut size) = (null_mut(), 0usize);
-    // SAFETY: name, arguments and the out-pointers are valid for the call; the answer is taken once.
-    unsafe {
-        let status = abi::proxy_call_foreign_function(
+    // SAFETY: name, arguments and the out-pointers are valid for the call.
+    answer(|data, size| unsafe {
+        abi::proxy_call_foreign_function(
             name.as_ptr(),
             name.len(),
             arguments.as_ptr(),
             arguments.len(),
-            &mut data,
-            &mut size,
-        );
-        abi::take_buffer(status, data, size)
-    }
+            data,
+            size,
+        )
+    })
 }
 
 /// Compile a CEL expression with the host (Envoy's `expr_create` foreign function): its token, or
