@@ -84,8 +84,8 @@ def sample(bench, name, out_dir, rnd):
     after = cpu_times(pid)
     load.join()
     requests = result["rps"] * SAMPLE
-    cpu_us = sum(after) - sum(before)
-    cpu_us = cpu_us / requests * 1e6 if requests else 0.0
+    cpu_seconds = sum(after) - sum(before)
+    cpu_us = cpu_seconds / requests * 1e6 if requests else 0.0
     report = subprocess.run(["perf", "report", "-i", str(data), "--sort", "dso", "--stdio", "-q"],
                             capture_output=True, text=True, check=True).stdout
     return cpu_us, per_request(parse_report(report), cpu_us)
