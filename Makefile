@@ -12,7 +12,7 @@ WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-flo
 export HOPTRACE_ENVOY := $(ENVOY)
 export HOPTRACE_WASM_DIR := $(abspath $(WASM_DIR))
 
-.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick bench-instructions bench-prices profile-wasm profile-time tools soak
+.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick bench-instructions bench-prices bench-ablate profile-wasm profile-time tools soak
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -107,6 +107,11 @@ bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~14 min): b
 		| grep -E '^(decide|record)|time:' > bench/criterion.txt
 	./target/shim-count/hoptrace-shim bench --wasm $(WASM) -n 2000 > bench/shim-hostcalls.txt
 	$(PY) bench/run.py
+
+bench-ablate: wasm envoy ## what each part of a sampled request costs in time, by removing it (~8 min): bench/ablation.md
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@# Builds hoptrace from HEAD once as it is and once per ablation (a temporary git worktree).
+	$(PY) bench/ablate.py
 
 bench-prices: wasm envoy ## timed price of each kind of host call in this Envoy (~1.5 min): bench/hostcall-prices.md
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt

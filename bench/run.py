@@ -45,6 +45,7 @@ import envoy_configs  # noqa: E402
 
 EXTRAS = [("Proxy instructions per request (callgrind)", BENCH / "instructions.md"),
           ("Host call prices (probe filter, this Envoy)", BENCH / "hostcall-prices.md"),
+          ("Where a sampled request's time goes (ablation)", BENCH / "ablation.md"),
           ("Host calls per request (hoptrace-shim)", BENCH / "shim-hostcalls.txt"),
           ("Native core costs (criterion)", BENCH / "criterion.txt"),
           ("Notes", BENCH / "notes.md")]
@@ -57,9 +58,16 @@ def parse_args():
     p.add_argument("--candidate", action="append", default=[], metavar="LABEL=WASM",
                    help="also run hoptrace100 and hoptrace1 from another .wasm build, as variants "
                    "hoptrace100@LABEL and hoptrace1@LABEL (repeatable)")
+    p.add_argument("--candidate-of", default="hoptrace100,hoptrace1", metavar="NAMES",
+                   help="which variants each --candidate runs again (default: %(default)s)")
+    p.add_argument("--json", metavar="PATH",
+                   help="also write the per-round measurements and the summary as JSON")
     p.add_argument("--probe", type=int, metavar="N",
                    help="price each kind of host call instead: run the probe filter making N calls "
                    "per request, per kind (results under bench/.run/ unless --out)")
+    p.add_argument("--probe-at-log", action="store_true",
+                   help="with --probe: make the calls in on_log, where a sampled request's "
+                   "stream-end facts are read, instead of in on_http_request_headers")
     p.add_argument("--paired", action="store_true",
                    help="load all variants at the same time in each round (for A/B comparisons of "
                    "CPU per request on a noisy machine; req/s and latency then mean little)")
@@ -349,7 +357,7 @@ def main():
         label, sep, path = spec.partition("=")
         if not sep or not label or not Path(path).is_file():
             raise SystemExit(f"bench: --candidate {spec!r}: want LABEL=PATH to an existing .wasm")
-        for v in candidate_variants(label, path):
+        for v in candidate_variants(label, path, args.candidate_of.split(",")):
             VARIANTS.append(v)
             BY_NAME[v.name] = v
     names = [v.name for v in VARIANTS]
@@ -357,7 +365,7 @@ def main():
         only = None
         if args.variants:
             only = {f"probe_{n.strip().removeprefix('probe_')}" for n in args.variants.split(",")}
-        probes = probe_variants(args.probe, only)
+        probes = probe_variants(args.probe, only, at_log=args.probe_at_log)
         VARIANTS[:] = [BY_NAME["baseline"], *probes]
         BY_NAME.update({v.name: v for v in probes})
         names = [v.name for v in VARIANTS]
@@ -444,6 +452,9 @@ def main():
     else:
         text = report.results_md(meta, runs, summary, verdicts, bench.skipped, bench.checks, extras)
     out.write_text(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"runs": runs, "summary": summary,
+                                               "skipped": bench.skipped}, indent=1))
     print(f"bench: wrote {out} ({elapsed:.0f} s; planned ≈ {planned:.0f} s of load)")
     for verdict, text in [] if args.probe else verdicts:
         print(f"bench: {verdict:<4} {text}")

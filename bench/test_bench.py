@@ -216,9 +216,15 @@ class Probe(unittest.TestCase):
         with tempfile.NamedTemporaryFile(suffix=".wasm") as f:
             names = [v.name for v in variants.candidate_variants("o3", f.name)]
             self.assertEqual(names, ["hoptrace100@o3", "hoptrace1@o3"])
+            only = [v.name for v in variants.candidate_variants("x", f.name, ["hoptrace100"])]
+            self.assertEqual(only, ["hoptrace100@x"])
+            with self.assertRaises(SystemExit):
+                variants.candidate_variants("x", f.name, ["native100"])
         probes = variants.probe_variants(10, {"probe_clock", "probe_cel_list"})
         self.assertEqual([v.name for v in probes], ["probe_noop", "probe_clock", "probe_cel_list"])
         self.assertTrue(probes[2].plugin_config.startswith("cel 10 ["))
+        at_log = variants.probe_variants(1, {"probe_property"}, at_log=True)
+        self.assertEqual([v.plugin_config for v in at_log], ["noop 0", "property@log 1"])
 
 
 class RoundOrder(unittest.TestCase):
@@ -298,3 +304,40 @@ class TimeProfile(unittest.TestCase):
         got = timeprof.per_request({"envoy": 50.0, "[JIT]": 10.0}, 120.0)
         self.assertAlmostEqual(got["envoy"], 60.0)
         self.assertAlmostEqual(got["[JIT]"], 12.0)
+
+
+class Ablation(unittest.TestCase):
+    def test_every_ablation_applies_to_the_current_source_exactly_once(self):
+        # Fails as soon as the code an ablation edits changes, not 8 minutes into `make bench-ablate`.
+        import ablate
+
+        for name, (_, edits) in ablate.ABLATIONS.items():
+            for rel, old, _ in edits:
+                text = (ablate.REPO / rel).read_text()
+                self.assertEqual(text.count(old), 1, f"ablation {name}: {rel}")
+
+    def test_an_edit_that_no_longer_matches_stops_the_tool(self):
+        import ablate
+
+        with tempfile.TemporaryDirectory() as d:
+            (Path(d) / "a.rs").write_text("fn a() {}\n")
+            ablate.apply_edits(Path(d), "ok", [("a.rs", "fn a() {}", "fn b() {}")])
+            self.assertEqual((Path(d) / "a.rs").read_text(), "fn b() {}\n")
+            with self.assertRaises(SystemExit):
+                ablate.apply_edits(Path(d), "stale", [("a.rs", "fn a() {}", "")])
+
+    def test_a_part_is_priced_inside_each_round(self):
+        import ablate
+
+        runs = [run(0, "baseline", 9000, 70.0), run(0, "hoptrace100@full", 5000, 130.0),
+                run(0, "hoptrace100@stream_end", 6000, 105.0),
+                run(1, "baseline", 9000, 80.0), run(1, "hoptrace100@full", 5000, 136.0),
+                run(1, "hoptrace100@stream_end", 6000, 115.0)]
+        rows = ablate.price_rows(runs, ["stream_end"])
+        self.assertEqual(rows[0][0], "full")
+        self.assertIsNone(rows[0][3])
+        name, over, _, saved, saved_range = rows[1]
+        self.assertEqual(name, "stream_end")
+        self.assertAlmostEqual(over, 35.0)
+        self.assertAlmostEqual(saved, 23.0)
+        self.assertEqual(saved_range, (21.0, 25.0))

@@ -135,19 +135,24 @@ EXTRA_VARIANTS = [
 BY_NAME = {v.name: v for v in VARIANTS + EXTRA_VARIANTS}
 
 
-def candidate_variants(label, wasm_path):
-    """hoptrace100 and hoptrace1 again, run from another build of the module (`--candidate`), so an
-    optimisation is judged against the current build inside the same interleaved rounds."""
+def candidate_variants(label, wasm_path, of=("hoptrace100", "hoptrace1")):
+    """The hoptrace variants named in `of` again, run from another build of the module
+    (`--candidate`), so an optimisation is judged against the current build inside the same
+    interleaved rounds."""
     path = str(Path(wasm_path).resolve())
+    unknown = [n for n in of if n not in BY_NAME or not n.startswith("hoptrace")]
+    if unknown:
+        raise SystemExit(f"bench: --candidate-of {unknown}: not hoptrace variants")
     return [
         Variant(f"{base.name}@{label}", f"{base.what}, candidate build `{label}`", base.propagation,
                 wasm=(path,), exports=base.exports, plugin_config=base.plugin_config,
                 root_id=base.root_id)
-        for base in (BY_NAME["hoptrace100"], BY_NAME["hoptrace1"])
+        for base in (BY_NAME[n] for n in of)
     ]
 
 
-PROBE_OPS = ("clock", "property", "header_absent", "header_present", "header_pairs", "header_set")
+PROBE_OPS = ("clock", "property", "header_absent", "header_present", "header_pairs", "header_set",
+             "stream_end_facts")
 
 
 def _cel_fields(*fields):
@@ -195,18 +200,22 @@ PROBE_CEL = {
     # with the start time.
     "cel_list": "[" + ", ".join(STREAM_END_LIST) + "]",
     "cel_list_time": "[request.time, " + ", ".join(STREAM_END_LIST) + "]",
+    # The list hoptrace evaluates at stream end while every attribute is present (ListForm::Bare).
+    "cel_bare": "[request.time, request.protocol, source.address, response.code, response.flags, "
+                "xds.cluster_name, upstream.address, xds.route_name]",
 }
 
 
-def probe_variants(n, only=None):
+def probe_variants(n, only=None, at_log=False):
     """The host-call probe (`filter/probe`): a variant making no call, then one per kind of call,
-    each made `n` times per request (`--probe N`)."""
+    each made `n` times per request (`--probe N`), in `on_log` with `at_log`."""
     wasm = ("host-call-probe.wasm", "host_call_probe.wasm")
+    phase = "@log" if at_log else ""
     out = [Variant("probe_noop", "probe filter making no host call", "passthrough", wasm=wasm,
                    plugin_config="noop 0", root_id="probe")]
     out += [Variant(f"probe_{op}", f"probe filter: {n} × {op} per request", "passthrough", wasm=wasm,
-                    plugin_config=f"{op} {n}", root_id="probe") for op in PROBE_OPS]
+                    plugin_config=f"{op}{phase} {n}", root_id="probe") for op in PROBE_OPS]
     out += [Variant(f"probe_{name}", f"probe filter: {n} × expr_evaluate({expr})", "passthrough",
-                    wasm=wasm, plugin_config=f"cel {n} {expr}", root_id="probe")
+                    wasm=wasm, plugin_config=f"cel{phase} {n} {expr}", root_id="probe")
             for name, expr in PROBE_CEL.items()]
     return [v for v in out if only is None or v.name == "probe_noop" or v.name in only]
