@@ -62,6 +62,24 @@ ABLATIONS = {
             return ListenerDirection::Unspecified;
         }
 """)]),
+    "stream_end_reads_but_three": (
+        "five of the eight stream-end facts (the lean trade in bench/notes.md): only status, "
+        "flags and upstream address are read, as three property reads; protocol, client "
+        "address, cluster, route and start time become constants",
+        [(FACTS, READ_START, READ_START + """\
+        if std::hint::black_box(true) {
+            req.start_unix_nano = resp.upstream_start_unix_nano.unwrap_or(0).saturating_sub(20_000);
+            req.protocol = "HTTP/1.1".to_string();
+            req.client_address = "127.0.0.1:54321".to_string();
+            let int = |path: &[&str]| host::property_i64(path).unwrap_or(0);
+            resp.status_code = u16::try_from(int(&["response", "code"])).unwrap_or(0);
+            resp.response_flags = u64::try_from(int(&["response", "flags"])).unwrap_or(0);
+            resp.upstream_cluster = "upstream".to_string();
+            resp.upstream_address =
+                host::property_string(&["upstream", "address"]).unwrap_or_default();
+            return ListenerDirection::Unspecified;
+        }
+""")]),
     "stream_end": (
         "all of `on_log`'s work but the clock: the facts, building and encoding both spans, "
         "queueing, export",
