@@ -31,7 +31,7 @@ sys.path.insert(0, str(BENCH))
 
 import run  # noqa: E402
 from procs import cpu_times  # noqa: E402
-from variants import BY_NAME  # noqa: E402
+from variants import BY_NAME, candidate_variants  # noqa: E402
 
 DEFAULT_VARIANTS = "native100_upstream,floor_rewrite,hoptrace100,hoptrace1"
 # Seconds of load before sampling starts, of sampling, and of load after it.
@@ -66,6 +66,8 @@ def parse_args():
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--out", default=str(BENCH / "time-profile.md"))
     p.add_argument("--envoy")
+    p.add_argument("--candidate", action="append", default=[], metavar="LABEL=WASM",
+                   help="also profile hoptrace100 from another .wasm build, as hoptrace100@LABEL")
     return p.parse_args()
 
 
@@ -120,7 +122,14 @@ def main():
     args = parse_args()
     if shutil.which("perf") is None:
         raise SystemExit("timeprof: perf is missing; `make profile-time` installs it (linux-perf)")
+    for spec in args.candidate:
+        label, sep, path = spec.partition("=")
+        if not sep or not label or not Path(path).is_file():
+            raise SystemExit(f"timeprof: --candidate {spec!r}: want LABEL=PATH to an existing .wasm")
+        for v in candidate_variants(label, path, ["hoptrace100"]):
+            BY_NAME[v.name] = v
     names = ["baseline"] + [n for n in args.variants.split(",") if n and n != "baseline"]
+    names += [f"hoptrace100@{spec.partition('=')[0]}" for spec in args.candidate]
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
         raise SystemExit(f"timeprof: unknown variants {unknown}")
