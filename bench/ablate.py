@@ -21,7 +21,6 @@ import datetime
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +43,17 @@ SAMPLED_BRANCH = "        if hop.context.sampled() {\n"
 RESPONSE_HEADERS_EXPORT = ('  {"name": "response_headers", "root": true, '
                            '"export": "proxy_on_response_headers"},\n')
 
+# What the stream-end ablations put in place of the facts they do not read: the same values in
+# both, so their spans (and the export work) are the same size as the full build's.
+CONSTANT_START_AND_CLIENT = """\
+            req.start_unix_nano = resp.upstream_start_unix_nano.unwrap_or(0).saturating_sub(20_000);
+            req.protocol = "HTTP/1.1".to_string();
+            req.client_address = "127.0.0.1:54321".to_string();
+"""
+CONSTANT_CLUSTER = """\
+            resp.upstream_cluster = "upstream".to_string();
+"""
+
 # name -> (what is taken away, [(file, exact text, replacement)]). `black_box` keeps the compiler
 # from removing the code behind the early return, so only the host calls and their use go.
 ABLATIONS = {
@@ -51,13 +61,10 @@ ABLATIONS = {
         "the stream-end facts read from Envoy (one CEL list: start time, protocol, client "
         "address, status, flags, cluster, upstream address, route), replaced by constants of "
         "the same size",
-        [(FACTS, READ_START, READ_START + """\
-        if std::hint::black_box(true) {
-            req.start_unix_nano = resp.upstream_start_unix_nano.unwrap_or(0).saturating_sub(20_000);
-            req.protocol = "HTTP/1.1".to_string();
-            req.client_address = "127.0.0.1:54321".to_string();
+        [(FACTS, READ_START, READ_START + "        if std::hint::black_box(true) {\n"
+          + CONSTANT_START_AND_CLIENT + """\
             resp.status_code = 200;
-            resp.upstream_cluster = "upstream".to_string();
+""" + CONSTANT_CLUSTER + """\
             resp.upstream_address = "127.0.0.1:18081".to_string();
             return ListenerDirection::Unspecified;
         }
@@ -66,15 +73,12 @@ ABLATIONS = {
         "five of the eight stream-end facts (the lean trade in bench/notes.md): only status, "
         "flags and upstream address are read, as three property reads; protocol, client "
         "address, cluster, route and start time become constants",
-        [(FACTS, READ_START, READ_START + """\
-        if std::hint::black_box(true) {
-            req.start_unix_nano = resp.upstream_start_unix_nano.unwrap_or(0).saturating_sub(20_000);
-            req.protocol = "HTTP/1.1".to_string();
-            req.client_address = "127.0.0.1:54321".to_string();
+        [(FACTS, READ_START, READ_START + "        if std::hint::black_box(true) {\n"
+          + CONSTANT_START_AND_CLIENT + """\
             let int = |path: &[&str]| host::property_i64(path).unwrap_or(0);
             resp.status_code = u16::try_from(int(&["response", "code"])).unwrap_or(0);
             resp.response_flags = u64::try_from(int(&["response", "flags"])).unwrap_or(0);
-            resp.upstream_cluster = "upstream".to_string();
+""" + CONSTANT_CLUSTER + """\
             resp.upstream_address =
                 host::property_string(&["upstream", "address"]).unwrap_or_default();
             return ListenerDirection::Unspecified;
@@ -166,15 +170,13 @@ def build_all(names, scratch):
 def price_rows(runs, names):
     """Per ablation: its overhead over the baseline and what it saves against the full build,
     both as the median (and range) over rounds of same-round differences."""
-    by_round = {}
-    for r in runs:
-        by_round.setdefault(r["round"], {})[r["variant"]] = r["cpu_us"]
+    base = report._per_round(runs, "baseline")
+    full = report._per_round(runs, "hoptrace100@full")
     rows = []
     for name in ["full", *names]:
-        v = f"hoptrace100@{name}"
-        over = [rd[v] - rd["baseline"] for rd in by_round.values() if v in rd and "baseline" in rd]
-        saved = [rd["hoptrace100@full"] - rd[v] for rd in by_round.values()
-                 if v in rd and "hoptrace100@full" in rd]
+        mine = report._per_round(runs, f"hoptrace100@{name}")
+        over = [mine[r]["cpu_us"] - base[r]["cpu_us"] for r in mine if r in base]
+        saved = [full[r]["cpu_us"] - mine[r]["cpu_us"] for r in mine if r in full]
         rows.append((name, report._median(over), report._range(over),
                      report._median(saved) if name != "full" else None, report._range(saved)))
     return rows
@@ -249,7 +251,6 @@ def main():
     Path(args.out).write_text(text)
     print(text)
     print(f"ablate: wrote {args.out}")
-    shutil.rmtree(scratch / "src", ignore_errors=True)
     return 0
 
 

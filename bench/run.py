@@ -40,7 +40,7 @@ import check  # noqa: E402
 import report  # noqa: E402
 import wrk  # noqa: E402
 from procs import Processes, cpu_seconds, cpu_times, free_port, http_get, run_pinned  # noqa: E402
-from variants import BY_NAME, VARIANTS, candidate_variants, probe_variants  # noqa: E402
+from variants import BY_NAME, VARIANTS, candidates_from_specs, probe_variants  # noqa: E402
 import envoy_configs  # noqa: E402
 
 EXTRAS = [("Proxy instructions per request (callgrind)", BENCH / "instructions.md"),
@@ -353,13 +353,9 @@ def measure_interleaved(bench, live, args):
 def main():
     args = parse_args()
     check_schema()
-    for spec in args.candidate:
-        label, sep, path = spec.partition("=")
-        if not sep or not label or not Path(path).is_file():
-            raise SystemExit(f"bench: --candidate {spec!r}: want LABEL=PATH to an existing .wasm")
-        for v in candidate_variants(label, path, args.candidate_of.split(",")):
-            VARIANTS.append(v)
-            BY_NAME[v.name] = v
+    for v in candidates_from_specs(args.candidate, args.candidate_of.split(",")):
+        VARIANTS.append(v)
+        BY_NAME[v.name] = v
     names = [v.name for v in VARIANTS]
     if args.probe:
         only = None

@@ -220,6 +220,11 @@ class Probe(unittest.TestCase):
             self.assertEqual(only, ["hoptrace100@x"])
             with self.assertRaises(SystemExit):
                 variants.candidate_variants("x", f.name, ["native100"])
+            specs = variants.candidates_from_specs([f"a={f.name}", f"b={f.name}"], ["hoptrace100"])
+            self.assertEqual([v.name for v in specs], ["hoptrace100@a", "hoptrace100@b"])
+            for bad in ("nolabel", f"={f.name}", "a=/no/such.wasm"):
+                with self.assertRaises(SystemExit):
+                    variants.candidates_from_specs([bad], ["hoptrace100"])
         probes = variants.probe_variants(10, {"probe_clock", "probe_cel_list"})
         self.assertEqual([v.name for v in probes], ["probe_noop", "probe_clock", "probe_cel_list"])
         self.assertTrue(probes[2].plugin_config.startswith("cel 10 ["))

@@ -31,7 +31,7 @@ sys.path.insert(0, str(BENCH))
 
 import run  # noqa: E402
 from procs import cpu_times  # noqa: E402
-from variants import BY_NAME, candidate_variants  # noqa: E402
+from variants import BY_NAME, candidates_from_specs  # noqa: E402
 
 DEFAULT_VARIANTS = "native100_upstream,floor_rewrite,hoptrace100,hoptrace1"
 # Seconds of load before sampling starts, of sampling, and of load after it.
@@ -122,14 +122,10 @@ def main():
     args = parse_args()
     if shutil.which("perf") is None:
         raise SystemExit("timeprof: perf is missing; `make profile-time` installs it (linux-perf)")
-    for spec in args.candidate:
-        label, sep, path = spec.partition("=")
-        if not sep or not label or not Path(path).is_file():
-            raise SystemExit(f"timeprof: --candidate {spec!r}: want LABEL=PATH to an existing .wasm")
-        for v in candidate_variants(label, path, ["hoptrace100"]):
-            BY_NAME[v.name] = v
+    candidates = candidates_from_specs(args.candidate, ["hoptrace100"], tool="timeprof")
+    BY_NAME.update({v.name: v for v in candidates})
     names = ["baseline"] + [n for n in args.variants.split(",") if n and n != "baseline"]
-    names += [f"hoptrace100@{spec.partition('=')[0]}" for spec in args.candidate]
+    names += [v.name for v in candidates]
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
         raise SystemExit(f"timeprof: unknown variants {unknown}")

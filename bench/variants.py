@@ -135,6 +135,18 @@ EXTRA_VARIANTS = [
 BY_NAME = {v.name: v for v in VARIANTS + EXTRA_VARIANTS}
 
 
+def candidates_from_specs(specs, of, tool="bench"):
+    """The candidate variants of every `--candidate LABEL=WASM` in `specs` (see
+    `candidate_variants`); a malformed spec or a missing file stops the tool."""
+    out = []
+    for spec in specs:
+        label, sep, path = spec.partition("=")
+        if not sep or not label or not Path(path).is_file():
+            raise SystemExit(f"{tool}: --candidate {spec!r}: want LABEL=PATH to an existing .wasm")
+        out += candidate_variants(label, path, of)
+    return out
+
+
 def candidate_variants(label, wasm_path, of=("hoptrace100", "hoptrace1")):
     """The hoptrace variants named in `of` again, run from another build of the module
     (`--candidate`), so an optimisation is judged against the current build inside the same
