@@ -32,6 +32,8 @@ sys.path.insert(0, str(BENCH))
 import report  # noqa: E402
 from variants import BY_NAME  # noqa: E402
 
+# The variant the timed target compares hoptrace100 with.
+TARGET = "native100_upstream"
 FACTS = "filter/plugin/src/facts.rs"
 STREAM = "filter/plugin/src/stream.rs"
 EXPORTS = "filter/plugin/exports.json"
@@ -93,6 +95,11 @@ ABLATIONS = {
         "the `proxy_on_response_headers` callback (one trip into V8 a stream; the CLIENT span's "
         "first-byte event)",
         [(EXPORTS, RESPONSE_HEADERS_EXPORT, "")]),
+    "fidelity_trades": (
+        "the three fidelity trades of bench/notes.md together: only status, flags and upstream "
+        "address read (as in `stream_end_reads_but_three`) and no `proxy_on_response_headers` "
+        "callback (as in `response_headers_callback`)",
+        []),  # composed below, so it stays equal to its parts
     "recording": (
         "everything after the decision and the header rewrite: the request facts, the "
         "timestamps and all of `on_log`'s work",
@@ -100,12 +107,19 @@ ABLATIONS = {
           "        if hop.context.sampled() && !std::hint::black_box(true) {\n")]),
 }
 
+ABLATIONS["fidelity_trades"] = (ABLATIONS["fidelity_trades"][0],
+                                ABLATIONS["stream_end_reads_but_three"][1]
+                                + ABLATIONS["response_headers_callback"][1])
+
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--out", default=str(BENCH / "ablation.md"))
     p.add_argument("--only", help="comma-separated subset of: " + ",".join(ABLATIONS))
+    p.add_argument("--with", dest="others", default=f"{TARGET},floor_noop,hoptrace1",
+                   help="the other variants run beside the builds, for scale; with "
+                        f"{TARGET} among them each build's ratio to it is shown")
     return p.parse_args()
 
 
@@ -168,17 +182,23 @@ def build_all(names, scratch):
 
 
 def price_rows(runs, names):
-    """Per ablation: its overhead over the baseline and what it saves against the full build,
-    both as the median (and range) over rounds of same-round differences."""
+    """Per ablation: its overhead over the baseline, what it saves against the full build and,
+    when the native tracer ran beside it, its overhead as a share of the native tracer's (the
+    timed target's ratio), each the median (and range) over rounds of same-round values."""
     base = report._per_round(runs, "baseline")
     full = report._per_round(runs, "hoptrace100@full")
+    native = report._per_round(runs, TARGET)
     rows = []
     for name in ["full", *names]:
         mine = report._per_round(runs, f"hoptrace100@{name}")
         over = [mine[r]["cpu_us"] - base[r]["cpu_us"] for r in mine if r in base]
         saved = [full[r]["cpu_us"] - mine[r]["cpu_us"] for r in mine if r in full]
+        ratio = [(mine[r]["cpu_us"] - base[r]["cpu_us"]) / (native[r]["cpu_us"] - base[r]["cpu_us"])
+                 for r in mine if r in base and r in native
+                 and native[r]["cpu_us"] > base[r]["cpu_us"]]
         rows.append((name, report._median(over), report._range(over),
-                     report._median(saved) if name != "full" else None, report._range(saved)))
+                     report._median(saved) if name != "full" else None, report._range(saved),
+                     report._median(ratio) if ratio else None))
     return rows
 
 
@@ -199,13 +219,19 @@ def markdown(meta, rows, summary):
         "`bench/ablate.py`). `saved` is the median over rounds of the full build's CPU per request "
         "minus the ablated build's, in the same round: the time that part costs Envoy.",
         "",
-        "| build | what is taken away | Δ CPU µs/req vs baseline (range) | saved µs/req (range) |",
-        "|---|---|---:|---:|",
+        f"`× {TARGET}` is the build's overhead over the native tracer's in the same round (the "
+        "timed target is ≤ 0.6×), when the native tracer ran beside the builds (`--with`).",
+        "",
+        "| build | what is taken away | Δ CPU µs/req vs baseline (range) | saved µs/req (range) "
+        f"| × {TARGET} |",
+        "|---|---|---:|---:|---:|",
     ]
-    for name, over, over_r, saved, saved_r in rows:
+    for name, over, over_r, saved, saved_r, ratio in rows:
         what = "nothing (hoptrace as committed)" if name == "full" else ABLATIONS[name][0]
         saved_text = "–" if saved is None else f"{saved:+.1f} ({rng(saved_r)})"
-        lines.append(f"| `{name}` | {what} | {over:+.1f} ({rng(over_r)}) | {saved_text} |")
+        ratio_text = "–" if ratio is None else f"{ratio:.2f}×"
+        lines.append(f"| `{name}` | {what} | {over:+.1f} ({rng(over_r)}) | {saved_text} "
+                     f"| {ratio_text} |")
     lines += ["", "For scale, in the same rounds:", ""]
     for s in summary:
         if "@" not in s["variant"] and s["variant"] != "baseline":
@@ -225,7 +251,7 @@ def main():
     scratch.mkdir(parents=True, exist_ok=True)
     commit, wasms = build_all(names, scratch)
     raw_md, raw_json = scratch / "run.md", scratch / "run.json"
-    cmd = [sys.executable, str(BENCH / "run.py"), "--variants", "floor_noop,hoptrace1",
+    cmd = [sys.executable, str(BENCH / "run.py"), "--variants", args.others,
            "--candidate-of", "hoptrace100", "--rounds", str(args.rounds),
            "--out", str(raw_md), "--readme", str(scratch / "README.md"), "--json", str(raw_json)]
     for name, path in wasms.items():

@@ -341,8 +341,19 @@ class Ablation(unittest.TestCase):
         rows = ablate.price_rows(runs, ["stream_end"])
         self.assertEqual(rows[0][0], "full")
         self.assertIsNone(rows[0][3])
-        name, over, _, saved, saved_range = rows[1]
+        name, over, _, saved, saved_range, _ = rows[1]
         self.assertEqual(name, "stream_end")
         self.assertAlmostEqual(over, 35.0)
         self.assertAlmostEqual(saved, 23.0)
         self.assertEqual(saved_range, (21.0, 25.0))
+        self.assertIsNone(rows[1][5])  # no native tracer in these rounds
+
+    def test_a_build_is_compared_with_the_native_tracer_inside_each_round(self):
+        import ablate
+
+        runs = [run(0, "baseline", 9000, 70.0), run(0, "native100_upstream", 5000, 140.0),
+                run(0, "hoptrace100@full", 5000, 126.0),
+                run(1, "baseline", 9000, 80.0), run(1, "native100_upstream", 5000, 180.0),
+                run(1, "hoptrace100@full", 5000, 140.0)]
+        # 56/70 = 0.8 in round 0, 60/100 = 0.6 in round 1: the median of the two, not 58/85.
+        self.assertAlmostEqual(ablate.price_rows(runs, [])[0][5], 0.7)
