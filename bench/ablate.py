@@ -36,10 +36,13 @@ from variants import BY_NAME  # noqa: E402
 TARGET = "native100_upstream"
 FACTS = "filter/plugin/src/facts.rs"
 STREAM = "filter/plugin/src/stream.rs"
+HOST = "filter/plugin/src/host.rs"
 EXPORTS = "filter/plugin/exports.json"
 
 READ_START = ("    pub fn read(&mut self, req: &mut RequestFacts, resp: &mut ResponseFacts) "
               "-> ListenerDirection {\n")
+FIRST_BYTE = "        rec.response.first_upstream_byte_unix_nano = Some(host::now_ns());\n"
+CALLOUT_HEADER_DOC = "/// One header of an export callout's answer.\n"
 LOG_END_TIME = "        rec.response.end_unix_nano = now;\n"
 SAMPLED_BRANCH = "        if hop.context.sampled() {\n"
 RESPONSE_HEADERS_EXPORT = ('  {"name": "response_headers", "root": true, '
@@ -83,6 +86,29 @@ ABLATIONS = {
 """ + CONSTANT_CLUSTER + """\
             resp.upstream_address =
                 host::property_string(&["upstream", "address"]).unwrap_or_default();
+            return ListenerDirection::Unspecified;
+        }
+""")]),
+    "status_only": (
+        "every stream-end fact but the status, which comes from the response's `:status` header "
+        "at the first byte instead (one header read): spans keep the request's facts, the "
+        "status and the timing, and lose `error.type` for resets and timeouts, the upstream "
+        "host and cluster, the route, the protocol and the client address",
+        [(HOST, CALLOUT_HEADER_DOC, """\
+/// One response header (an ablation's read of `:status`).
+pub fn response_header(name: &str) -> Option<Vec<u8>> {
+    header_value(HeaderMap::Response, name)
+}
+
+""" + CALLOUT_HEADER_DOC),
+         (STREAM, FIRST_BYTE, FIRST_BYTE + """\
+        rec.response.status_code = host::response_header(":status")
+            .and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok())
+            .unwrap_or(0);
+"""),
+         (FACTS, READ_START, READ_START + "        if std::hint::black_box(true) {\n"
+          + CONSTANT_START_AND_CLIENT + CONSTANT_CLUSTER + """\
+            resp.upstream_address = "127.0.0.1:18081".to_string();
             return ListenerDirection::Unspecified;
         }
 """)]),
