@@ -108,7 +108,7 @@ bench: wasm envoy ## cost per request vs Envoy's native OTel tracer (~14 min): b
 	./target/shim-count/hoptrace-shim bench --wasm $(WASM) -n 2000 > bench/shim-hostcalls.txt
 	$(PY) bench/run.py
 
-bench-ablate: wasm envoy ## what each part of a sampled request costs in time, by removing it (~8 min): bench/ablation.md
+bench-ablate: wasm envoy ## what each part of a sampled request costs in time, by removing it (~10 min): bench/ablation.md
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	@# Builds hoptrace from HEAD once as it is and once per ablation (a temporary git worktree).
 	$(PY) bench/ablate.py

@@ -12,7 +12,7 @@ An ablated build is not a product: it exports spans without the removed facts, o
 ablation is a list of exact text edits; when the code they target changes, the tool stops and
 names the edit to update.
 
-    .venv/bin/python bench/ablate.py                 # ~7 minutes; writes bench/ablation.md
+    .venv/bin/python bench/ablate.py                 # ~10 minutes; writes bench/ablation.md
     .venv/bin/python bench/ablate.py --rounds 3 --out /tmp/a.md
 """
 
