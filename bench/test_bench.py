@@ -104,6 +104,17 @@ class Statistics(unittest.TestCase):
         # 30 µs ≤ 0.6 × 70; 15 ≤ 20; 512 ≥ 500; 0.9875× is within 5 %.
         self.assertEqual(verdicts, ["PASS", "PASS", "PASS", "PASS"])
 
+    def test_the_on_error_configuration_is_judged_against_the_same_limit_beside_the_target(self):
+        runs = self.RUNS + [run(0, "hoptrace100_on_error", 9000, 95),  # 45 > 0.6 × 70
+                            run(1, "hoptrace100_on_error", 4500, 100)]  # 40 ≤ 0.6 × 70
+        names = [*self.NAMES, "hoptrace100_on_error"]
+        lines = report.targets(runs, report.summarize(runs, names), self.EXPORTS)
+        self.assertEqual(len(lines), 5)
+        verdict, text = lines[1]
+        self.assertTrue(text.startswith("hoptrace100_on_error CPU overhead ≤ 0.6 × "), text)
+        self.assertIn("not the default", text)
+        self.assertEqual(verdict, "FAIL")  # the medians decide with two rounds: 42.5 > 42
+
     def test_targets_say_in_how_many_rounds_they_hold(self):
         # Round 1's hoptrace1 is made dearer than its floor: the target holds in round 0 only.
         runs = [dict(r, cpu_us=95) if (r["round"], r["variant"]) == (1, "hoptrace1") else r

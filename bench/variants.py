@@ -99,6 +99,16 @@ VARIANTS = [
         root_id="hoptrace",
     ),
     Variant(
+        "hoptrace100_on_error",
+        "hoptrace always_on, gateway, stream info only on errors",
+        "tracer",
+        wasm=HOPTRACE_WASM,
+        exports=True,
+        plugin_config={"sampler": "always_on", "attributes": {"stream_info": "on_error"},
+                       **HOPTRACE_COMMON},
+        root_id="hoptrace",
+    ),
+    Variant(
         "hoptrace1",
         "hoptrace traceidratio 0.01",
         "tracer",

@@ -384,6 +384,86 @@ fn durations_and_statuses_follow_the_upstream() {
 }
 
 #[test]
+fn stream_info_on_error_keeps_envoys_facts_for_failing_requests_only() {
+    let plugin = format!(
+        r#"{{{FAST_BATCH},"span_kind":"server_and_client","attributes":{{"stream_info":"on_error"}}}}"#
+    );
+    let gw = gateway(&plugin, 1, Duration::from_millis(400));
+    #[rustfmt::skip]
+    let cases: &[(&str, &str, u16)] = &[
+        ("ok",             "/items/1",    200),
+        ("upstream 404",   "/status/404", 404),
+        ("upstream 503",   "/status/503", 503),
+        ("upstream reset", "/reset",      503),
+    ];
+    let started = now_nanos();
+    let mut traces = Vec::new();
+    for (i, (case, path, status)) in cases.iter().enumerate() {
+        let (trace_id, parent_id) = incoming(200 + i);
+        let (got, _) = send_traced(&gw, path, &trace_id, &parent_id);
+        assert_eq!(got, *status, "{case}");
+        traces.push(trace_id);
+    }
+    let spans = gw.receiver.wait_for_spans(2 * cases.len(), SPAN_WAIT);
+    assert_eq!(spans.len(), 2 * cases.len());
+
+    // A successful request: the status from `:status`, the request's own facts, its timing from
+    // hoptrace's clock, and none of the stream info.
+    let (server, client) = server_and_client(&spans, &traces[0]);
+    for span in [server, client] {
+        let what = span.summary();
+        assert_eq!(span.span.name, "GET", "no route name: {what}");
+        assert_eq!(
+            span.attr_int("http.response.status_code"),
+            Some(200),
+            "{what}"
+        );
+        assert_ne!(span.status_code(), STATUS_ERROR, "{what}");
+        assert_eq!(span.attr_str("envoy.upstream.cluster"), None, "{what}");
+        assert_eq!(span.attr_str("network.protocol.version"), None, "{what}");
+        assert!(
+            span.span.start_time_unix_nano >= started - 1_000_000_000,
+            "{what}"
+        );
+        assert!(span.duration() > Duration::ZERO, "{what}");
+    }
+    assert_eq!(server.attr_str("client.address"), None);
+    assert_eq!(client.attr_str("network.peer.address"), None);
+    assert!(client
+        .attr_str("url.full")
+        .is_some_and(|u| u.contains("/items/1")));
+
+    // Requests that fail carry everything, as with `always`.
+    for (i, case) in [(1, "404"), (2, "503"), (3, "reset")] {
+        let (server, client) = server_and_client(&spans, &traces[i]);
+        let what = client.summary();
+        assert_eq!(client.span.name, "GET gw_route", "{case}: {what}");
+        assert_eq!(
+            client.attr_str("envoy.upstream.cluster"),
+            Some("gw_upstream"),
+            "{case}: {what}"
+        );
+        assert_eq!(
+            server.attr_str("network.protocol.version"),
+            Some("1.1"),
+            "{case}"
+        );
+        assert_eq!(client.status_code(), STATUS_ERROR, "{case}: {what}");
+        assert!(
+            client.attr_str("error.type").is_some_and(|t| !t.is_empty()),
+            "{case}: {what}"
+        );
+    }
+    let (_, reset) = server_and_client(&spans, &traces[3]);
+    assert_ne!(
+        reset.attr_str("error.type"),
+        Some("503"),
+        "a reset names its cause: {}",
+        reset.summary()
+    );
+}
+
+#[test]
 fn sidecar_outbound_to_inbound_is_one_trace_with_client_to_server_parenting() {
     let receiver = Receiver::start().unwrap();
     let app_b = Upstream::start("app-b").unwrap();

@@ -38,6 +38,11 @@ pub fn request_header(name: &str) -> Option<Vec<u8>> {
     header_value(HeaderMap::Request, name)
 }
 
+/// The first line of one response header, or `None` when it is absent.
+pub fn response_header(name: &str) -> Option<Vec<u8>> {
+    header_value(HeaderMap::Response, name)
+}
+
 /// One header of an export callout's answer.
 pub fn call_response_header(name: &str) -> Option<Vec<u8>> {
     header_value(HeaderMap::CallResponse, name)

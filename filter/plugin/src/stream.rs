@@ -6,7 +6,7 @@ use crate::pairs;
 use crate::shared::Shared;
 use hoptrace_core::hop::HopContext;
 use hoptrace_core::propagation::HeaderLines;
-use hoptrace_core::span::{capture_headers, RequestFacts, ResponseFacts};
+use hoptrace_core::span::{capture_headers, status_from_header, RequestFacts, ResponseFacts};
 
 /// What a sampled request carries from its headers to its end.
 struct Recording {
@@ -86,7 +86,8 @@ impl HoptraceStream {
         }
     }
 
-    /// A sampled request's first upstream byte (and the response headers it captures).
+    /// A sampled request's first upstream byte (and the response headers it captures, and its
+    /// status when `attributes.stream_info` decides on it).
     pub fn on_response_headers(&mut self) {
         let Some(rec) = self.recording.as_mut() else {
             return;
@@ -98,7 +99,13 @@ impl HoptraceStream {
         let Some(state) = guard.as_ref() else {
             return;
         };
-        let wanted = &state.pipeline.settings().attributes.response_headers;
+        let attributes = &state.pipeline.settings().attributes;
+        if attributes.stream_info.status_from_response_headers() {
+            // Whether the stream reads Envoy's stream info at its end depends on this status.
+            rec.response.status_code =
+                host::response_header(":status").map_or(0, |v| status_from_header(&v));
+        }
+        let wanted = &attributes.response_headers;
         if !wanted.is_empty() {
             let map = host::response_header_map();
             let lines = pairs::decode(&map);
@@ -129,7 +136,17 @@ impl HoptraceStream {
                 state.pipeline.drop_finished(direction, now);
                 return;
             }
-            let direction = state.stream_end.read(&mut rec.request, &mut rec.response);
+            let reads_stream_info = state
+                .pipeline
+                .settings()
+                .attributes
+                .stream_info
+                .needed(rec.response.status_code);
+            let direction = if reads_stream_info {
+                state.stream_end.read(&mut rec.request, &mut rec.response)
+            } else {
+                state.stream_end.direction_only()
+            };
             state
                 .pipeline
                 .finish(&rec.hop, direction, &rec.request, &rec.response, now);

@@ -20,6 +20,8 @@ pub const SPAN_KIND: &str = "auto";
 pub const PROPAGATORS: &[&str] = &["tracecontext", "baggage"];
 /// `redact_query`.
 pub const REDACT_QUERY: bool = true;
+/// `attributes.stream_info`.
+pub const STREAM_INFO: &str = "always";
 /// `collector.cluster` (and, when not given, `collector.authority`).
 pub const COLLECTOR_CLUSTER: &str = "otlp_collector";
 /// `collector.path`.

@@ -106,6 +106,39 @@ pub struct AttributeSettings {
     pub response_headers: BTreeMap<String, String>,
     /// Attribute name → constant value on every span.
     pub r#static: BTreeMap<String, String>,
+    /// When a sampled request reads Envoy's stream info at its end.
+    pub stream_info: StreamInfoReads,
+}
+
+/// `attributes.stream_info`: which sampled requests read Envoy's stream info at their end (upstream
+/// host and cluster, route, protocol, client address, start time, and the flags behind
+/// `error.type`). The first such read in a request costs Envoy ~10 µs however few facts it asks
+/// for (bench/notes.md), more than everything else a sampled request costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StreamInfoReads {
+    /// Every sampled request (default): the spans carry every fact DESIGN.md lists.
+    #[default]
+    Always,
+    /// Only requests that end in an error (a 4xx or 5xx status, or no response): the others take
+    /// their status from the response's `:status` header and start when hoptrace saw them, and
+    /// carry no upstream host or cluster, route, protocol or client address.
+    OnError,
+}
+
+impl StreamInfoReads {
+    /// Whether a stream whose response status is `status` (0: none seen) reads the stream info.
+    pub fn needed(self, status: u16) -> bool {
+        match self {
+            StreamInfoReads::Always => true,
+            StreamInfoReads::OnError => status == 0 || status >= 400,
+        }
+    }
+
+    /// Whether the status is read from the response's `:status` header at the first byte, to
+    /// decide [`needed`](Self::needed) without the stream info.
+    pub fn status_from_response_headers(self) -> bool {
+        self == StreamInfoReads::OnError
+    }
 }
 
 /// OTLP wire encoding.

@@ -89,8 +89,8 @@ impl Default for PropagationShape {
     }
 }
 
-/// `attributes.*` (all default `{}`).
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+/// `attributes.*` (the maps default to `{}`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields, expecting = "a JSON object")]
 pub struct AttributesShape {
     /// `attributes.request_headers`: header name → attribute name.
@@ -99,6 +99,19 @@ pub struct AttributesShape {
     pub response_headers: BTreeMap<String, String>,
     /// `attributes.static`: attribute name → value.
     pub r#static: BTreeMap<String, String>,
+    /// `attributes.stream_info`: `always` or `on_error` (default `always`).
+    pub stream_info: String,
+}
+
+impl Default for AttributesShape {
+    fn default() -> Self {
+        AttributesShape {
+            request_headers: BTreeMap::new(),
+            response_headers: BTreeMap::new(),
+            r#static: BTreeMap::new(),
+            stream_info: d::STREAM_INFO.to_owned(),
+        }
+    }
 }
 
 /// `collector.*`.

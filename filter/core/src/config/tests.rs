@@ -49,6 +49,7 @@ const ERROR_CASES: &[(&str, &str, &str, &str)] = &[
     ("empty service_name",            r#"{"service_name": ""}"#,                   "service_name",  "must not be empty"),
     ("empty resource attribute key",  r#"{"resource_attributes": {"": "x"}}"#,     "resource_attributes", "must not be empty"),
     ("unknown span_kind",             r#"{"span_kind": "producer"}"#,              "span_kind",     "unknown span kind \"producer\", expected one of auto, server, client, server_and_client"),
+    ("unknown stream_info",           r#"{"attributes": {"stream_info": "never"}}"#, "attributes.stream_info", "unknown value \"never\", expected one of always, on_error"),
     ("unknown extract propagator",    r#"{"propagation": {"extract": ["w3c"]}}"#,  "propagation.extract", "unknown propagator \"w3c\", expected one of tracecontext, baggage, b3, b3multi, jaeger"),
     ("unknown inject propagator",     r#"{"propagation": {"inject": ["xray"]}}"#,  "propagation.inject", "unknown propagator \"xray\""),
     ("empty extract",                 r#"{"propagation": {"extract": []}}"#,       "propagation.extract", "must name at least one propagator"),
@@ -147,6 +148,7 @@ fn defaults_match_the_design_table() {
     assert_eq!(s.propagation.extract, w3c);
     assert_eq!(s.propagation.inject, w3c);
     assert_eq!(s.attributes, AttributeSettings::default());
+    assert_eq!(s.attributes.stream_info, StreamInfoReads::Always);
     assert!(s.redact_query);
     assert_eq!(
         s.collector,
@@ -202,7 +204,8 @@ fn full_config_round_trips() {
         "attributes": {
             "request_headers": {"X-Tenant": "app.tenant", ":authority": "app.authority"},
             "response_headers": {"x-cache": "app.cache"},
-            "static": {"team": "payments"}
+            "static": {"team": "payments"},
+            "stream_info": "on_error"
         },
         "redact_query": false,
         "collector": {
@@ -243,6 +246,7 @@ fn full_config_round_trips() {
             request_headers: map(&[("x-tenant", "app.tenant"), (":authority", "app.authority")]),
             response_headers: map(&[("x-cache", "app.cache")]),
             r#static: map(&[("team", "payments")]),
+            stream_info: StreamInfoReads::OnError,
         },
         redact_query: false,
         collector: CollectorSettings {
@@ -344,6 +348,7 @@ fn json_doc() -> impl Strategy<Value = serde_json::Value> {
         "request_headers",
         "response_headers",
         "static",
+        "stream_info",
         "redact_query",
         "collector",
         "cluster",
@@ -392,4 +397,18 @@ fn json_doc() -> impl Strategy<Value = serde_json::Value> {
             }),
         ]
     })
+}
+
+#[test]
+fn on_error_reads_the_stream_info_only_for_errors_and_missing_responses() {
+    let on_error = StreamInfoReads::OnError;
+    for status in [0, 400, 404, 499, 500, 503, 599] {
+        assert!(on_error.needed(status), "{status}");
+    }
+    for status in [100, 200, 204, 301, 304, 399] {
+        assert!(!on_error.needed(status), "{status}");
+    }
+    assert!((0..=999).all(|s| StreamInfoReads::Always.needed(s)));
+    assert!(on_error.status_from_response_headers());
+    assert!(!StreamInfoReads::Always.status_from_response_headers());
 }

@@ -6,7 +6,7 @@ use super::error::ConfigError;
 use super::settings::{
     AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding,
     PropagationSettings, Propagator, RetrySettings, SamplerSettings, Settings, SpanKindSetting,
-    Threshold,
+    StreamInfoReads, Threshold,
 };
 use super::shape::{AttributesShape, BatchShape, CollectorShape, ConfigShape, RetryShape};
 use std::collections::BTreeMap;
@@ -23,6 +23,8 @@ pub const SAMPLERS: &[&str] = &[
 ];
 /// `span_kind` values.
 pub const SPAN_KINDS: &[&str] = &["auto", "server", "client", "server_and_client"];
+/// `attributes.stream_info` values.
+pub const STREAM_INFO_READS: &[&str] = &["always", "on_error"];
 /// Propagator names.
 pub const PROPAGATORS: &[&str] = &["tracecontext", "baggage", "b3", "b3multi", "jaeger"];
 /// `collector.encoding` values.
@@ -226,6 +228,18 @@ fn attributes(a: AttributesShape) -> Result<AttributeSettings, ConfigError> {
         request_headers: header_attributes("attributes.request_headers", a.request_headers)?,
         response_headers: header_attributes("attributes.response_headers", a.response_headers)?,
         r#static: a.r#static,
+        stream_info: match a.stream_info.as_str() {
+            "always" => StreamInfoReads::Always,
+            "on_error" => StreamInfoReads::OnError,
+            other => {
+                return Err(unknown(
+                    "attributes.stream_info",
+                    "value",
+                    other,
+                    STREAM_INFO_READS,
+                ))
+            }
+        },
     })
 }
 

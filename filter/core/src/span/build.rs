@@ -134,7 +134,12 @@ pub fn build_spans_into<'a, S: SpanSink<'a>>(
     };
 
     if plan.has_server() {
-        let start = req.start_unix_nano;
+        // Without Envoy's `request.time` (not read, or absent) the SERVER span starts when hoptrace
+        // saw the request: better than the epoch.
+        let start = match req.start_unix_nano {
+            0 => end.upstream_start_unix_nano.unwrap_or(end.end_unix_nano),
+            t => t,
+        };
         let (status, error_type) = common.status(SpanKind::Server);
         sink.begin(SpanRecord {
             trace_id: ctx.trace_id,

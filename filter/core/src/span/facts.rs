@@ -93,9 +93,43 @@ where
         .collect()
 }
 
+/// The status code in a response's `:status` header value; 0 (no status) unless it is three ASCII
+/// digits from 100 to 599.
+pub fn status_from_header(value: &[u8]) -> u16 {
+    match value {
+        [a, b, c] if value.iter().all(u8::is_ascii_digit) => {
+            let code = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
+            if (100..600).contains(&code) {
+                code
+            } else {
+                0
+            }
+        }
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_from_header_takes_three_digits_only() {
+        for (value, want) in [
+            (&b"200"[..], 200),
+            (b"503", 503),
+            (b"101", 101),
+            (b"099", 0),
+            (b"600", 0),
+            (b"20", 0),
+            (b"2000", 0),
+            (b" 200", 0),
+            (b"2x0", 0),
+            (b"", 0),
+        ] {
+            assert_eq!(status_from_header(value), want, "{value:?}");
+        }
+    }
 
     #[test]
     fn capture_joins_repeats_and_ignores_case() {

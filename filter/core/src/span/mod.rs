@@ -17,7 +17,7 @@ pub mod sink;
 pub mod stream_end;
 
 pub use build::{build_spans, build_spans_into, LinkedContext, SpanContextIds, SpanSettings};
-pub use facts::{capture_headers, RequestFacts, ResponseFacts};
+pub use facts::{capture_headers, status_from_header, RequestFacts, ResponseFacts};
 pub use plan::{plan_spans, ListenerDirection, SpanPlan};
 pub use record::{AttrValue, Attribute, SpanEvent, SpanKind, SpanLink, SpanRecord, SpanStatus};
 pub use resource::{resource_from, ResourceInfo};

@@ -287,6 +287,42 @@ fn timing() {
     }
 }
 
+#[test]
+fn without_envoys_start_time_the_server_span_starts_when_hoptrace_saw_the_request() {
+    // `attributes.stream_info: on_error` leaves `request.time` unread on successful requests.
+    let request = RequestFacts {
+        start_unix_nano: 0,
+        ..req()
+    };
+    let end = resp(200, 0);
+    let spans = build_owned(
+        &ids(),
+        SpanPlan::ServerAndClient,
+        &request,
+        &end,
+        &SpanSettings::default(),
+    );
+    assert_eq!(spans[0].start_time_unix_nano, T0 + 1_000);
+    assert_eq!(spans[1].start_time_unix_nano, T0 + 1_000);
+
+    let no_hand_over = ResponseFacts {
+        upstream_start_unix_nano: None,
+        ..end
+    };
+    let spans = build_owned(
+        &ids(),
+        SpanPlan::Server,
+        &request,
+        &no_hand_over,
+        &SpanSettings::default(),
+    );
+    assert_eq!(
+        spans[0].start_time_unix_nano,
+        T0 + 9_000,
+        "the end, not the epoch"
+    );
+}
+
 /// (case, status code, Envoy flags, SERVER error.type, CLIENT error.type); `None` = status Unset.
 type StatusCase = (
     &'static str,
