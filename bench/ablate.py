@@ -36,13 +36,11 @@ from variants import BY_NAME  # noqa: E402
 TARGET = "native100_upstream"
 FACTS = "filter/plugin/src/facts.rs"
 STREAM = "filter/plugin/src/stream.rs"
-HOST = "filter/plugin/src/host.rs"
 EXPORTS = "filter/plugin/exports.json"
 
 READ_START = ("    pub fn read(&mut self, req: &mut RequestFacts, resp: &mut ResponseFacts) "
               "-> ListenerDirection {\n")
 FIRST_BYTE = "        rec.response.first_upstream_byte_unix_nano = Some(host::now_ns());\n"
-CALLOUT_HEADER_DOC = "/// One header of an export callout's answer.\n"
 LOG_END_TIME = "        rec.response.end_unix_nano = now;\n"
 SAMPLED_BRANCH = "        if hop.context.sampled() {\n"
 RESPONSE_HEADERS_EXPORT = ('  {"name": "response_headers", "root": true, '
@@ -94,17 +92,9 @@ ABLATIONS = {
         "at the first byte instead (one header read): spans keep the request's facts, the "
         "status and the timing, and lose `error.type` for resets and timeouts, the upstream "
         "host and cluster, the route, the protocol and the client address",
-        [(HOST, CALLOUT_HEADER_DOC, """\
-/// One response header (an ablation's read of `:status`).
-pub fn response_header(name: &str) -> Option<Vec<u8>> {
-    header_value(HeaderMap::Response, name)
-}
-
-""" + CALLOUT_HEADER_DOC),
-         (STREAM, FIRST_BYTE, FIRST_BYTE + """\
-        rec.response.status_code = host::response_header(":status")
-            .and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok())
-            .unwrap_or(0);
+        [(STREAM, FIRST_BYTE, FIRST_BYTE + """\
+        rec.response.status_code =
+            host::response_header(":status").map_or(0, |v| status_from_header(&v));
 """),
          (FACTS, READ_START, READ_START + "        if std::hint::black_box(true) {\n"
           + CONSTANT_START_AND_CLIENT + CONSTANT_CLUSTER + """\
