@@ -115,26 +115,26 @@ def targets(runs, summary, exports=None):
             text += ": this run's noise is larger than the margin, see the instruction counts"
         return verdict, text
 
-    h100, nup = overhead("hoptrace100"), overhead("native100_upstream")
-    what = f"hoptrace100 CPU overhead ≤ {NATIVE_SHARE_TARGET} × native100_upstream overhead"
-    if h100 is None or nup is None:
-        lines.append(("n/a", f"{what}: needs both variants"))
-    else:
-        share = f" ({h100 / nup:.2f}×)" if nup > 0 else ""
-        lines.append(cpu_target(
-            what, "hoptrace100", "native100_upstream", lambda h, n: h - NATIVE_SHARE_TARGET * n,
-            f"{h100:+.1f} µs vs limit {NATIVE_SHARE_TARGET * nup:+.1f} µs{share}"))
+    nup = overhead("native100_upstream")
+
+    def native_share_target(name, qualifier=""):
+        """`name`'s overhead against NATIVE_SHARE_TARGET × native100_upstream's."""
+        mine = overhead(name)
+        what = f"{name} CPU overhead ≤ {NATIVE_SHARE_TARGET} × native100_upstream overhead{qualifier}"
+        if mine is None or nup is None:
+            return "n/a", f"{what}: needs both variants"
+        share = f" ({mine / nup:.2f}×)" if nup > 0 else ""
+        return cpu_target(
+            what, name, "native100_upstream", lambda h, n: h - NATIVE_SHARE_TARGET * n,
+            f"{mine:+.1f} µs vs limit {NATIVE_SHARE_TARGET * nup:+.1f} µs{share}")
+
+    lines.append(native_share_target("hoptrace100"))
     # The same target for the configuration that skips Envoy's stream info on successful requests:
     # not the default, so not the verdict on hoptrace, but the number the choice between the two
-    # needs (bench/notes.md, "Tenth session").
-    lean = overhead("hoptrace100_on_error")
-    if lean is not None and nup is not None:
-        share = f" ({lean / nup:.2f}×)" if nup > 0 else ""
-        lines.append(cpu_target(
-            f"hoptrace100_on_error CPU overhead ≤ {NATIVE_SHARE_TARGET} × native100_upstream overhead "
-            "(`attributes.stream_info: on_error`, not the default)",
-            "hoptrace100_on_error", "native100_upstream", lambda h, n: h - NATIVE_SHARE_TARGET * n,
-            f"{lean:+.1f} µs vs limit {NATIVE_SHARE_TARGET * nup:+.1f} µs{share}"))
+    # needs (bench/notes.md, "Tenth session"). Shown only when both ran.
+    if overhead("hoptrace100_on_error") is not None and nup is not None:
+        lines.append(native_share_target(
+            "hoptrace100_on_error", " (`attributes.stream_info: on_error`, not the default)"))
 
     h1, rw = overhead("hoptrace1"), overhead("floor_rewrite")
     what = "hoptrace1 CPU overhead ≤ floor_rewrite overhead"

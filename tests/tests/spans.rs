@@ -83,6 +83,25 @@ fn send_traced(gw: &Gateway, target: &str, trace_id: &str, parent_id: &str) -> (
     (response.status, seen)
 }
 
+/// Sends each (case, path, status the client must get) with a sampled context of its own (trace ids
+/// from `incoming(first + i)`), then waits for their SERVER and CLIENT spans: (spans, trace ids).
+fn send_cases(
+    gw: &Gateway,
+    cases: &[(&str, &str, u16)],
+    first: usize,
+) -> (Vec<ReceivedSpan>, Vec<String>) {
+    let mut traces = Vec::new();
+    for (i, (case, path, status)) in cases.iter().enumerate() {
+        let (trace_id, parent_id) = incoming(first + i);
+        let (got, _) = send_traced(gw, path, &trace_id, &parent_id);
+        assert_eq!(got, *status, "{case}");
+        traces.push(trace_id);
+    }
+    let spans = gw.receiver.wait_for_spans(2 * cases.len(), SPAN_WAIT);
+    assert_eq!(spans.len(), 2 * cases.len());
+    (spans, traces)
+}
+
 /// The SERVER and the CLIENT span of a gateway request.
 fn server_and_client<'a>(
     spans: &'a [ReceivedSpan],
@@ -294,15 +313,7 @@ fn durations_and_statuses_follow_the_upstream() {
         ("route timeout",      "/slow/3000",   504),
         ("local reply",        LOCAL_REPLY_PATH, LOCAL_REPLY_STATUS),
     ];
-    let mut traces = Vec::new();
-    for (i, (case, path, status)) in cases.iter().enumerate() {
-        let (trace_id, parent_id) = incoming(100 + i);
-        let (got, _) = send_traced(&gw, path, &trace_id, &parent_id);
-        assert_eq!(got, *status, "{case}");
-        traces.push(trace_id);
-    }
-    let spans = gw.receiver.wait_for_spans(2 * cases.len(), SPAN_WAIT);
-    assert_eq!(spans.len(), 2 * cases.len());
+    let (spans, traces) = send_cases(&gw, cases, 100);
     let span = |i: usize| server_and_client(&spans, &traces[i]);
 
     let (server, client) = span(0);
@@ -397,15 +408,7 @@ fn stream_info_on_error_keeps_envoys_facts_for_failing_requests_only() {
         ("upstream reset", "/reset",      503),
     ];
     let started = now_nanos();
-    let mut traces = Vec::new();
-    for (i, (case, path, status)) in cases.iter().enumerate() {
-        let (trace_id, parent_id) = incoming(200 + i);
-        let (got, _) = send_traced(&gw, path, &trace_id, &parent_id);
-        assert_eq!(got, *status, "{case}");
-        traces.push(trace_id);
-    }
-    let spans = gw.receiver.wait_for_spans(2 * cases.len(), SPAN_WAIT);
-    assert_eq!(spans.len(), 2 * cases.len());
+    let (spans, traces) = send_cases(&gw, cases, 200);
 
     // A successful request: the status from `:status`, the request's own facts, its timing from
     // hoptrace's clock, and none of the stream info.

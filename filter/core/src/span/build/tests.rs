@@ -294,14 +294,11 @@ fn without_envoys_start_time_the_server_span_starts_when_hoptrace_saw_the_reques
         start_unix_nano: 0,
         ..req()
     };
+    let build = |plan, end: &ResponseFacts| {
+        build_owned(&ids(), plan, &request, end, &SpanSettings::default())
+    };
     let end = resp(200, 0);
-    let spans = build_owned(
-        &ids(),
-        SpanPlan::ServerAndClient,
-        &request,
-        &end,
-        &SpanSettings::default(),
-    );
+    let spans = build(SpanPlan::ServerAndClient, &end);
     assert_eq!(spans[0].start_time_unix_nano, T0 + 1_000);
     assert_eq!(spans[1].start_time_unix_nano, T0 + 1_000);
 
@@ -309,13 +306,7 @@ fn without_envoys_start_time_the_server_span_starts_when_hoptrace_saw_the_reques
         upstream_start_unix_nano: None,
         ..end
     };
-    let spans = build_owned(
-        &ids(),
-        SpanPlan::Server,
-        &request,
-        &no_hand_over,
-        &SpanSettings::default(),
-    );
+    let spans = build(SpanPlan::Server, &no_hand_over);
     assert_eq!(
         spans[0].start_time_unix_nano,
         T0 + 9_000,
