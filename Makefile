@@ -8,6 +8,7 @@ ENVOY     := $(abspath $(VENV))/lib/python3.11/site-packages/envoy/_bin/envoy
 WASM      := target/wasm32-wasip1/release/hoptrace.wasm
 WASM_DIR  := target/wasm32-wasip1/release
 SIZE_BUDGET := 460800
+ABLATIONS := ablate-stream-end-reads ablate-stream-end-reads-but-three ablate-status-only ablate-stream-end ablate-recording
 WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
 export HOPTRACE_ENVOY := $(ENVOY)
 export HOPTRACE_WASM_DIR := $(abspath $(WASM_DIR))
@@ -48,6 +49,8 @@ lint: toolchain ## rustfmt check, clippy native and wasm32-wasip1, rustdoc, -D w
 	cargo fmt --all -- --check
 	cargo clippy --workspace --exclude hoptrace --exclude floor-noop --exclude floor-rewrite --all-targets -- -D warnings
 	cargo clippy --target wasm32-wasip1 -p hoptrace -p floor-noop -p floor-rewrite -p host-call-probe -- -D warnings
+	@# The benchmark's ablated builds (make bench-ablate) compile with the code they take apart.
+	for f in $(ABLATIONS); do cargo clippy -q --target wasm32-wasip1 -p hoptrace --features $$f -- -D warnings || exit 1; done
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q -p hoptrace-core -p hoptrace-shim
 
 unit: toolchain ## core tests (natively)
@@ -72,7 +75,7 @@ test: lint unit size e2e ## everything CI runs: lint, unit, size, shim and Envoy
 	$(PY) -m unittest discover -s bench
 
 FUZZ_SECS    ?= 30
-FUZZ_TARGETS := traceparent tracestate baggage b3_jaeger ot config
+FUZZ_TARGETS := traceparent tracestate baggage b3_jaeger ot config host_pairs
 FUZZ_ROOT    ?= $(abspath target/cargo-fuzz)
 SOAK_ARGS    ?= --healthy-secs 20 --fault-secs 60
 

@@ -9,8 +9,8 @@ removed, and runs them side by side in one interleaved `bench/run.py` run at 100
 part's price is the median over rounds of (full build − ablated build) in the same round.
 
 An ablated build is not a product: it exports spans without the removed facts, or none. Each
-ablation is a list of exact text edits; when the code they target changes, the tool stops and
-names the edit to update.
+ablation is a cargo feature of the plugin (the code is in filter/core/src/lifecycle/ablation.rs and
+`make lint` compiles it), plus, for the export list, an exact text edit that the tool checks.
 
     .venv/bin/python bench/ablate.py                 # ~10 minutes; writes bench/ablation.md
     .venv/bin/python bench/ablate.py --rounds 3 --out /tmp/a.md
@@ -34,98 +34,56 @@ from variants import BY_NAME  # noqa: E402
 
 # The variant the timed target compares hoptrace100 with.
 TARGET = "native100_upstream"
-FACTS = "filter/plugin/src/facts.rs"
-STREAM = "filter/plugin/src/stream.rs"
 EXPORTS = "filter/plugin/exports.json"
+PLUGIN_MANIFEST = "filter/plugin/Cargo.toml"
 
-READ_START = ("    pub fn read(&mut self, req: &mut RequestFacts, resp: &mut ResponseFacts) "
-              "-> ListenerDirection {\n")
-FIRST_BYTE = "        rec.response.first_upstream_byte_unix_nano = Some(host::now_ns());\n"
-LOG_END_TIME = "        rec.response.end_unix_nano = now;\n"
-SAMPLED_BRANCH = "        if hop.context.sampled() {\n"
 RESPONSE_HEADERS_EXPORT = ('  {"name": "response_headers", "root": true, '
                            '"export": "proxy_on_response_headers"},\n')
 
-# What the stream-end ablations put in place of the facts they do not read: the same values in
-# both, so their spans (and the export work) are the same size as the full build's.
-CONSTANT_START_AND_CLIENT = """\
-            req.start_unix_nano = resp.upstream_start_unix_nano.unwrap_or(0).saturating_sub(20_000);
-            req.protocol = "HTTP/1.1".to_string();
-            req.client_address = "127.0.0.1:54321".to_string();
-"""
-CONSTANT_CLUSTER = """\
-            resp.upstream_cluster = "upstream".to_string();
-"""
-
-# name -> (what is taken away, [(file, exact text, replacement)]). `black_box` keeps the compiler
-# from removing the code behind the early return, so only the host calls and their use go.
+# name -> (what is taken away, cargo features of the plugin, [(file, exact text, replacement)]).
+# The code of each feature is in filter/core/src/lifecycle/ablation.rs and compiles with every
+# `make lint`; only the export list, which is not code, is edited as text.
 ABLATIONS = {
     "stream_end_reads": (
         "the stream-end facts read from Envoy (one CEL list: start time, protocol, client "
         "address, status, flags, cluster, upstream address, route), replaced by constants of "
         "the same size",
-        [(FACTS, READ_START, READ_START + "        if std::hint::black_box(true) {\n"
-          + CONSTANT_START_AND_CLIENT + """\
-            resp.status_code = 200;
-""" + CONSTANT_CLUSTER + """\
-            resp.upstream_address = "127.0.0.1:18081".to_string();
-            return ListenerDirection::Unspecified;
-        }
-""")]),
+        ["ablate-stream-end-reads"], []),
     "stream_end_reads_but_three": (
-        "five of the eight stream-end facts (the lean trade in bench/notes.md): only status, "
-        "flags and upstream address are read, as three property reads; protocol, client "
-        "address, cluster, route and start time become constants",
-        [(FACTS, READ_START, READ_START + "        if std::hint::black_box(true) {\n"
-          + CONSTANT_START_AND_CLIENT + """\
-            let int = |path: &[&str]| host::property_i64(path).unwrap_or(0);
-            resp.status_code = u16::try_from(int(&["response", "code"])).unwrap_or(0);
-            resp.response_flags = u64::try_from(int(&["response", "flags"])).unwrap_or(0);
-""" + CONSTANT_CLUSTER + """\
-            resp.upstream_address =
-                host::property_string(&["upstream", "address"]).unwrap_or_default();
-            return ListenerDirection::Unspecified;
-        }
-""")]),
+        "five of the eight stream-end facts: only status, flags and upstream address are read, "
+        "as three property reads; protocol, client address, cluster, route and start time "
+        "become constants",
+        ["ablate-stream-end-reads-but-three"], []),
     "status_only": (
         "every stream-end fact but the status, which comes from the response's `:status` header "
         "at the first byte instead (one header read): spans keep the request's facts, the "
         "status and the timing, and lose `error.type` for resets and timeouts, the upstream "
         "host and cluster, the route, the protocol and the client address",
-        [(STREAM, FIRST_BYTE, FIRST_BYTE + """\
-        rec.response.status_code =
-            host::response_header(":status").map_or(0, |v| status_from_header(&v));
-"""),
-         (FACTS, READ_START, READ_START + "        if std::hint::black_box(true) {\n"
-          + CONSTANT_START_AND_CLIENT + CONSTANT_CLUSTER + """\
-            resp.upstream_address = "127.0.0.1:18081".to_string();
-            return ListenerDirection::Unspecified;
-        }
-""")]),
+        ["ablate-status-only"], []),
     "stream_end": (
         "all of `on_log`'s work but the clock: the facts, building and encoding both spans, "
         "queueing, export",
-        [(STREAM, LOG_END_TIME, LOG_END_TIME + "        if std::hint::black_box(true) {\n"
-          "            return;\n        }\n")]),
+        ["ablate-stream-end"], []),
     "response_headers_callback": (
         "the `proxy_on_response_headers` callback (one trip into V8 a stream; the CLIENT span's "
         "first-byte event)",
-        [(EXPORTS, RESPONSE_HEADERS_EXPORT, "")]),
+        [], [(EXPORTS, RESPONSE_HEADERS_EXPORT, "")]),
     "fidelity_trades": (
-        "the three fidelity trades of bench/notes.md together: only status, flags and upstream "
-        "address read (as in `stream_end_reads_but_three`) and no `proxy_on_response_headers` "
-        "callback (as in `response_headers_callback`)",
-        []),  # composed below, so it stays equal to its parts
+        "the three fidelity trades together: only status, flags and upstream address read (as "
+        "in `stream_end_reads_but_three`) and no `proxy_on_response_headers` callback (as in "
+        "`response_headers_callback`)",
+        [], []),  # composed below, so it stays equal to its parts
     "recording": (
         "everything after the decision and the header rewrite: the request facts, the "
         "timestamps and all of `on_log`'s work",
-        [(STREAM, SAMPLED_BRANCH,
-          "        if hop.context.sampled() && !std::hint::black_box(true) {\n")]),
+        ["ablate-recording"], []),
 }
 
 ABLATIONS["fidelity_trades"] = (ABLATIONS["fidelity_trades"][0],
                                 ABLATIONS["stream_end_reads_but_three"][1]
-                                + ABLATIONS["response_headers_callback"][1])
+                                + ABLATIONS["response_headers_callback"][1],
+                                ABLATIONS["stream_end_reads_but_three"][2]
+                                + ABLATIONS["response_headers_callback"][2])
 
 
 def parse_args():
@@ -165,11 +123,13 @@ def apply_edits(tree, name, edits):
         path.write_text(text.replace(old, new))
 
 
-def build(tree, target_dir, out):
-    """`make wasm`'s steps for hoptrace alone: cargo, the export list, wasm-opt."""
+def build(tree, target_dir, out, features=()):
+    """`make wasm`'s steps for hoptrace alone: cargo (with `features`), the export list, wasm-opt."""
     env = {**os.environ, "CARGO_TARGET_DIR": str(target_dir)}
-    run(["cargo", "build", "-q", "--release", "--target", "wasm32-wasip1", "-p", "hoptrace"],
-        tree, env)
+    cmd = ["cargo", "build", "-q", "--release", "--target", "wasm32-wasip1", "-p", "hoptrace"]
+    if features:
+        cmd += ["--features", ",".join(features)]
+    run(cmd, tree, env)
     raw = target_dir / "wasm32-wasip1/release/hoptrace.wasm"
     feats = wasm_features()
     run(["wasm-metadce", *feats, "--graph-file", str(tree / EXPORTS), str(raw), "-o", str(out)],
@@ -188,10 +148,12 @@ def build_all(names, scratch):
     try:
         for name in ["full", *names]:
             run(["git", "checkout", "--quiet", "--", "."], tree)
+            features = []
             if name != "full":
-                apply_edits(tree, name, ABLATIONS[name][1])
+                _, features, edits = ABLATIONS[name]
+                apply_edits(tree, name, edits)
             wasms[name] = scratch / f"{name}.wasm"
-            build(tree, target_dir, wasms[name])
+            build(tree, target_dir, wasms[name], features)
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)
     return commit, wasms
@@ -231,8 +193,8 @@ def markdown(meta, rows, summary):
         "gateway listener, SERVER + CLIENT spans), proxy CPU per request against the same "
         "round's no-tracing baseline; the raw rounds are in `" + meta["raw"] + "`.",
         "",
-        "Each ablated build removes one part of the sampled path (the edits are in "
-        "`bench/ablate.py`). `saved` is the median over rounds of the full build's CPU per request "
+        "Each ablated build removes one part of the sampled path (cargo features listed in "
+        "`bench/ablate.py`, code in `filter/core/src/lifecycle/ablation.rs`). `saved` is the median over rounds of the full build's CPU per request "
         "minus the ablated build's, in the same round: the time that part costs Envoy.",
         "",
         f"`× {TARGET}` is the build's overhead over the native tracer's in the same round (the "

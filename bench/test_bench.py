@@ -323,11 +323,16 @@ class TimeProfile(unittest.TestCase):
 
 
 class Ablation(unittest.TestCase):
-    def test_every_ablation_applies_to_the_current_source_exactly_once(self):
-        # Fails as soon as the code an ablation edits changes, not 8 minutes into `make bench-ablate`.
+    def test_every_ablation_is_a_declared_feature_or_applies_exactly_once(self):
+        # Fails as soon as an ablation's feature or edited text goes, not 8 minutes into
+        # `make bench-ablate` (`make lint` compiles each feature).
         import ablate
 
-        for name, (_, edits) in ablate.ABLATIONS.items():
+        manifest = (ablate.REPO / ablate.PLUGIN_MANIFEST).read_text()
+        for name, (_, features, edits) in ablate.ABLATIONS.items():
+            self.assertTrue(features or edits, f"ablation {name} takes nothing away")
+            for feature in features:
+                self.assertRegex(manifest, rf"(?m)^{feature} = ", f"ablation {name}")
             for rel, old, _ in edits:
                 text = (ablate.REPO / rel).read_text()
                 self.assertEqual(text.count(old), 1, f"ablation {name}: {rel}")

@@ -132,6 +132,26 @@ impl Pipeline {
         self.exporter.on_response(id, outcome, now_ns);
     }
 
+    /// The host's answer to dispatching export attempt `id` (see [`Exporter::dispatched`]).
+    pub fn dispatched(&mut self, id: u64, token: Option<u32>, now_ns: u64) {
+        self.exporter.dispatched(id, token, now_ns);
+    }
+
+    /// Whether an export in flight waits for callout `token`'s answer.
+    pub fn awaits(&self, token: u32) -> bool {
+        self.exporter.awaits(token)
+    }
+
+    /// The answer (or failure) of export callout `token`; unknown or stale tokens are ignored.
+    pub fn on_callout_answer(&mut self, token: u32, outcome: ExportOutcome, now_ns: u64) {
+        self.exporter.on_callout_answer(token, outcome, now_ns);
+    }
+
+    /// Callout tokens of exports in flight.
+    pub fn tokens_in_flight(&self) -> usize {
+        self.exporter.tokens_in_flight()
+    }
+
     /// Current metric values, exactly named (see DESIGN.md "Export").
     pub fn metric_values(&self) -> [(&'static str, MetricKind, u64); 12] {
         self.exporter.metric_values()

@@ -1,15 +1,8 @@
-//! Bytes from the host as text, quickly in the common case.
+//! Bytes from the host as text.
 
-/// `bytes` as UTF-8 text, `None` if they are not. Header names and values are ASCII in practice:
-/// for those one plain byte loop decides, where `std::str::from_utf8` spends more on setting up
-/// its word-at-a-time scan than a short header takes to check.
+/// `bytes` as UTF-8 text, `None` if they are not (header names and values are ASCII in practice).
 pub fn utf8(bytes: &[u8]) -> Option<&str> {
-    if bytes.iter().all(|b| *b < 0x80) {
-        // SAFETY: every byte is ASCII, and ASCII is valid UTF-8.
-        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
-    } else {
-        std::str::from_utf8(bytes).ok()
-    }
+    std::str::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]

@@ -229,7 +229,7 @@ pub extern "C" fn proxy_on_response_headers(
 #[no_mangle]
 pub extern "C" fn proxy_on_log(context_id: u32) {
     let stream = with_contexts(|c| c.streams.remove(&context_id));
-    if let Some(mut stream) = stream {
+    if let Some(stream) = stream {
         stream.on_log();
     }
 }

@@ -4,23 +4,42 @@
 //! the caller carries on without tracing rather than fail the request: a panic kills the VM in Envoy.
 
 use crate::abi::{self, BufferType, HeaderMap, LogLevel, MetricType, OK};
+use hoptrace_core::lifecycle::{HostReads, Read};
 use std::ptr::null_mut;
 use std::time::Duration;
 
-/// The serialized request header map (all lines, in order), or an empty buffer.
-pub fn request_header_map() -> Vec<u8> {
-    header_map(HeaderMap::Request)
+/// The host as the core's phases see it: each [`Read`] is one host call.
+pub struct HostCalls;
+
+impl HostReads for HostCalls {
+    fn read(&mut self, read: Read<'_>) -> Option<Vec<u8>> {
+        match read {
+            Read::RequestHeader(name) => header_value(HeaderMap::Request, name),
+            Read::RequestHeaderMap => header_map(HeaderMap::Request),
+            Read::ResponseHeader(name) => header_value(HeaderMap::Response, name),
+            Read::ResponseHeaderMap => header_map(HeaderMap::Response),
+            Read::Property(path) => property(path),
+            Read::CompileExpression(expression) => {
+                foreign_function("expr_create", expression.as_bytes())
+            }
+            Read::EvaluateExpression(token) => {
+                foreign_function("expr_evaluate", &token.to_le_bytes())
+            }
+            Read::CallResponseHeader(name) => header_value(HeaderMap::CallResponse, name),
+            Read::CallResponseBody(max) => buffer(BufferType::HttpCallResponseBody, max),
+            Read::PluginConfiguration => buffer(BufferType::PluginConfiguration, usize::MAX),
+        }
+    }
+
+    fn now_ns(&mut self) -> u64 {
+        now_ns()
+    }
 }
 
-/// The serialized response header map (all lines, in order), or an empty buffer.
-pub fn response_header_map() -> Vec<u8> {
-    header_map(HeaderMap::Response)
-}
-
-fn header_map(map: HeaderMap) -> Vec<u8> {
+/// A serialized header map (all lines, in order).
+fn header_map(map: HeaderMap) -> Option<Vec<u8>> {
     // SAFETY: the out-pointers `answer` passes are valid for the call.
     answer(|data, size| unsafe { abi::proxy_get_header_map_pairs(map, data, size) })
-        .unwrap_or_default()
 }
 
 /// The data of a host call that answers through a (pointer, size) out-pair, or `None` when the
@@ -30,22 +49,6 @@ fn answer(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> Option<Vec<u8>>
     let status = call(&mut data, &mut size);
     // SAFETY: status, data and size are what that one host call wrote; the answer is taken once.
     unsafe { abi::take_buffer(status, data, size) }
-}
-
-/// The first line of one request header, or `None` when it is absent. An absent header costs the
-/// host no call back into the module, unlike any answer with data.
-pub fn request_header(name: &str) -> Option<Vec<u8>> {
-    header_value(HeaderMap::Request, name)
-}
-
-/// The first line of one response header, or `None` when it is absent.
-pub fn response_header(name: &str) -> Option<Vec<u8>> {
-    header_value(HeaderMap::Response, name)
-}
-
-/// One header of an export callout's answer.
-pub fn call_response_header(name: &str) -> Option<Vec<u8>> {
-    header_value(HeaderMap::CallResponse, name)
 }
 
 fn header_value(map: HeaderMap, name: &str) -> Option<Vec<u8>> {
@@ -77,20 +80,9 @@ pub fn remove_request_header(name: &str) {
     };
 }
 
-/// The body of an export callout's answer.
-pub fn call_response_body(size: usize) -> Vec<u8> {
-    buffer(BufferType::HttpCallResponseBody, size)
-}
-
-/// The plugin configuration bytes (empty when none is set).
-pub fn plugin_configuration() -> Vec<u8> {
-    buffer(BufferType::PluginConfiguration, usize::MAX)
-}
-
-fn buffer(kind: BufferType, max_size: usize) -> Vec<u8> {
+fn buffer(kind: BufferType, max_size: usize) -> Option<Vec<u8>> {
     // SAFETY: the out-pointers are valid for the call.
     answer(|data, size| unsafe { abi::proxy_get_buffer_bytes(kind, 0, max_size, data, size) })
-        .unwrap_or_default()
 }
 
 /// Host clock, nanoseconds since the epoch (0 if the host cannot tell).
@@ -104,7 +96,7 @@ pub fn now_ns() -> u64 {
 }
 
 /// A property value, raw.
-pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+fn property(path: &[&str]) -> Option<Vec<u8>> {
     // The ABI's path: the segments separated by NULs (none after the last).
     let mut serialized = Vec::with_capacity(path.iter().map(|p| p.len() + 1).sum());
     for (i, segment) in path.iter().enumerate() {
@@ -117,18 +109,6 @@ pub fn property(path: &[&str]) -> Option<Vec<u8>> {
     answer(|data, size| unsafe {
         abi::proxy_get_property(serialized.as_ptr(), serialized.len(), data, size)
     })
-}
-
-/// A property holding an int64 (Envoy encodes it little-endian, 8 bytes).
-pub fn property_i64(path: &[&str]) -> Option<i64> {
-    let b = property(path)?;
-    let arr: [u8; 8] = b.get(..8)?.try_into().ok()?;
-    Some(i64::from_le_bytes(arr))
-}
-
-/// A property holding a string.
-pub fn property_string(path: &[&str]) -> Option<String> {
-    property(path).and_then(|b| String::from_utf8(b).ok())
 }
 
 /// Call one of the host's foreign functions: its answer, or `None` if it has none or failed.
@@ -146,19 +126,6 @@ fn foreign_function(name: &str, arguments: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
-/// Compile a CEL expression with the host (Envoy's `expr_create` foreign function): its token, or
-/// `None` when the host has no CEL or refuses the expression.
-pub fn cel_compile(expression: &str) -> Option<u32> {
-    let token = foreign_function("expr_create", expression.as_bytes())?;
-    Some(u32::from_le_bytes(token.get(..4)?.try_into().ok()?))
-}
-
-/// Evaluate a compiled expression against the current stream (`expr_evaluate`): the serialized
-/// value, or `None` if the host could not evaluate it.
-pub fn cel_evaluate(token: u32) -> Option<Vec<u8>> {
-    foreign_function("expr_evaluate", &token.to_le_bytes())
-}
-
 /// Start an export callout; the token the answer will carry, or `None` if the host refused it
 /// (e.g. an unknown cluster: `BadArgument`).
 pub fn dispatch(
@@ -167,8 +134,8 @@ pub fn dispatch(
     body: &[u8],
     timeout: Duration,
 ) -> Option<u32> {
-    let headers = crate::pairs::encode(headers);
-    let trailers = crate::pairs::encode::<&str, &str>(&[]);
+    let headers = hoptrace_core::host_pairs::encode(headers);
+    let trailers = hoptrace_core::host_pairs::encode::<&str, &str>(&[]);
     let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
     let mut token = 0u32;
     // SAFETY: every slice and the out-pointer are valid for the call; the host copies the data.

@@ -71,6 +71,9 @@ struct Batch {
     /// Failed attempts so far.
     failures: u32,
     state: BatchState,
+    /// The host's callout token of the attempt in flight, once dispatched; cleared whenever the
+    /// attempt ends (answered, failed, timed out), so a token never outlives its attempt.
+    token: Option<u32>,
 }
 
 /// One VM's export pipeline.
@@ -223,6 +226,7 @@ impl Exporter {
                 if let Some(b) = self.batches.get_mut(i) {
                     b.attempt_id = id;
                     b.state = BatchState::InFlight { since_ns: now_ns };
+                    b.token = None;
                     out.push(self.request_for(i));
                 }
             }
@@ -264,6 +268,48 @@ impl Exporter {
                 self.give_up(i, now_ns, || reason);
             }
         }
+    }
+
+    /// The host's answer to dispatching attempt `id`: the callout token its answer will carry, or
+    /// `None` when the host refused the callout (counted as a failed attempt, so it is retried).
+    pub fn dispatched(&mut self, id: u64, token: Option<u32>, now_ns: u64) {
+        match token {
+            Some(token) => {
+                if let Some(b) = self.in_flight_attempt(id) {
+                    b.token = Some(token);
+                }
+            }
+            None => self.on_response(id, ExportOutcome::Failed, now_ns),
+        }
+    }
+
+    /// Whether an attempt in flight waits for callout `token`'s answer.
+    pub fn awaits(&self, token: u32) -> bool {
+        self.batches
+            .iter()
+            .any(|b| b.token == Some(token) && matches!(b.state, BatchState::InFlight { .. }))
+    }
+
+    /// Callout tokens of attempts in flight (each answered, failed or timed out in the end).
+    pub fn tokens_in_flight(&self) -> usize {
+        self.batches.iter().filter(|b| b.token.is_some()).count()
+    }
+
+    /// Handle the answer to callout `token`. Unknown or stale tokens are ignored.
+    pub fn on_callout_answer(&mut self, token: u32, outcome: ExportOutcome, now_ns: u64) {
+        let attempt = self.batches.iter().find_map(|b| {
+            (b.token == Some(token) && matches!(b.state, BatchState::InFlight { .. }))
+                .then_some(b.attempt_id)
+        });
+        if let Some(id) = attempt {
+            self.on_response(id, outcome, now_ns);
+        }
+    }
+
+    fn in_flight_attempt(&mut self, id: u64) -> Option<&mut Batch> {
+        self.batches
+            .iter_mut()
+            .find(|b| b.attempt_id == id && matches!(b.state, BatchState::InFlight { .. }))
     }
 
     /// Log lines to emit (already rate-limited), oldest first.
@@ -342,6 +388,7 @@ impl Exporter {
             first_attempt_ns: now_ns,
             failures: 0,
             state: BatchState::InFlight { since_ns: now_ns },
+            token: None,
         });
     }
 
@@ -405,6 +452,7 @@ impl Exporter {
             return;
         }
         b.state = BatchState::Waiting { due_ns };
+        b.token = None;
         self.counters.exports_retried += 1;
         let reason = outcome.describe();
         self.log("export_retry", now_ns, || {

@@ -424,6 +424,68 @@ fn a_lost_callout_times_out() {
 }
 
 #[test]
+fn an_answer_that_never_comes_leaves_no_token_behind() {
+    let mut e = exporter(batch(), retry());
+    fill(&mut e, 3, T0);
+    let req = e.poll(T0).remove(0);
+    e.dispatched(req.id, Some(7), T0);
+    assert!(e.awaits(7));
+    assert_eq!(e.tokens_in_flight(), 1);
+    let limit = (2_000 + WATCHDOG_GRACE_MS) * MS;
+    assert!(
+        e.poll(T0 + limit + 1).is_empty(),
+        "timed out, waiting for a retry"
+    );
+    assert!(!e.awaits(7));
+    assert_eq!(e.tokens_in_flight(), 0, "the lost callout's token is gone");
+    // The retry is a new callout with its own token; a late answer to the old one is ignored.
+    let retried = e.poll(T0 + limit + 1_001 * MS).remove(0);
+    e.dispatched(retried.id, Some(8), T0 + limit + 1_001 * MS);
+    e.on_callout_answer(7, ok(), T0 + limit + 1_002 * MS);
+    assert_eq!(e.counters().spans_exported, 0, "stale token");
+    e.on_callout_answer(8, ok(), T0 + limit + 1_003 * MS);
+    assert_eq!(e.counters().spans_exported, 3);
+    assert_eq!(e.tokens_in_flight(), 0);
+    check(&e);
+}
+
+#[test]
+fn a_refused_dispatch_is_a_failed_attempt_and_holds_no_token() {
+    let mut e = exporter(batch(), retry());
+    fill(&mut e, 2, T0);
+    let req = e.poll(T0 + 3_000 * MS).remove(0);
+    e.dispatched(req.id, None, T0 + 3_000 * MS);
+    assert_eq!(e.counters().exports_retried, 1);
+    assert_eq!(e.tokens_in_flight(), 0);
+    e.on_callout_answer(0, ok(), T0 + 3_001 * MS);
+    assert_eq!(
+        e.counters().spans_exported,
+        0,
+        "no attempt waits for any token"
+    );
+    check(&e);
+}
+
+#[test]
+fn every_ending_of_an_attempt_clears_its_token() {
+    for (case, outcome) in [
+        ("success", ok()),
+        ("retryable status", ExportOutcome::status(503)),
+        ("permanent status", ExportOutcome::status(400)),
+        ("reset", ExportOutcome::Failed),
+    ] {
+        let mut e = exporter(batch(), retry());
+        fill(&mut e, 1, T0);
+        let req = e.poll(T0 + 3_000 * MS).remove(0);
+        e.dispatched(req.id, Some(42), T0 + 3_000 * MS);
+        e.on_callout_answer(42, outcome, T0 + 3_001 * MS);
+        assert_eq!(e.tokens_in_flight(), 0, "{case}");
+        assert!(!e.awaits(42), "{case}");
+        check(&e);
+    }
+}
+
+#[test]
 fn flush_ignores_the_delay() {
     let mut e = exporter(batch(), retry());
     fill(&mut e, 1, T0);

@@ -1,0 +1,158 @@
+//! One HTTP stream through the hop: decide from the request headers, rewrite the context upstream,
+//! and for a sampled request time the hop and finish its spans at stream end.
+//!
+//! Each phase is a method of [`Vm`] taking the stream's [`HopStream`]; the host answers the reads
+//! each phase asks for, in the order asked. An unsampled request keeps nothing between phases.
+
+use super::ablation;
+use super::reads::{HostReads, Read};
+use super::vm::Vm;
+use crate::hop::{HeaderEdits, HopContext};
+use crate::host_pairs;
+use crate::propagation::HeaderLines;
+use crate::span::{capture_headers, status_from_header, RequestFacts, ResponseFacts};
+
+/// What a sampled request carries from its headers to its end.
+#[derive(Debug)]
+struct Recording {
+    hop: HopContext,
+    request: RequestFacts,
+    response: ResponseFacts,
+}
+
+/// Per-request state: nothing at all for an unsampled request.
+#[derive(Debug, Default)]
+pub struct HopStream {
+    recording: Option<Box<Recording>>,
+}
+
+impl HopStream {
+    /// Whether this stream records spans.
+    pub fn recording(&self) -> bool {
+        self.recording.is_some()
+    }
+}
+
+impl Vm {
+    /// The request headers: decide the hop and say what to change on the upstream request. A
+    /// sampled request starts recording.
+    ///
+    /// Reads, in order: with the lookup shortcut (see [`crate::propagation::HeaderReadPlan`])
+    /// `traceparent`, then `tracestate` if that was absent, then the header map only if either was
+    /// present; otherwise the map at once. A sampled request that skipped the map reads it then,
+    /// for its span, and reads the clock: the upstream call starts now, as the filter sits just
+    /// before the router.
+    pub fn request_headers(
+        &mut self,
+        stream: &mut HopStream,
+        host: &mut impl HostReads,
+    ) -> HeaderEdits {
+        let map = if self.read_plan.lookup_first() {
+            // A tracestate without a traceparent must be removed: the map says how many lines.
+            let needed = host.read(Read::RequestHeader("traceparent")).is_some()
+                || host.read(Read::RequestHeader("tracestate")).is_some();
+            needed.then(|| request_header_map(host))
+        } else {
+            Some(request_header_map(host))
+        };
+        let decided_on = map.as_deref().map(host_pairs::decode).unwrap_or_default();
+        let hop = self
+            .pipeline
+            .start(&HeaderLines::new(&decided_on), self.tick_ns);
+        let carried_context = decided_on
+            .iter()
+            .any(|(name, _)| *name == "traceparent" || *name == "tracestate");
+        self.read_plan
+            .observe(carried_context || hop.context.sampled());
+        if hop.context.sampled() && !ablation::taken_away(ablation::RECORDING) {
+            // Read before the edits are applied, so the span sees the request as it arrived.
+            let late_map = map.is_none().then(|| request_header_map(host));
+            let lines = match &late_map {
+                Some(m) => host_pairs::decode(m),
+                None => decided_on,
+            };
+            let wanted = &self.pipeline.settings().attributes.request_headers;
+            let request = RequestFacts::from_headers(&HeaderLines::new(&lines), wanted);
+            let response = ResponseFacts {
+                upstream_start_unix_nano: Some(host.now_ns()),
+                ..ResponseFacts::default()
+            };
+            stream.recording = Some(Box::new(Recording {
+                hop: hop.context,
+                request,
+                response,
+            }));
+        }
+        hop.edits
+    }
+
+    /// The response headers of a recording stream: the first upstream byte (clock), the status
+    /// when `attributes.stream_info` decides on it (`:status`), and the configured response headers
+    /// (the header map, only when some are configured). Nothing for an unsampled stream.
+    pub fn response_headers(&mut self, stream: &mut HopStream, host: &mut impl HostReads) {
+        let Some(rec) = stream.recording.as_mut() else {
+            return;
+        };
+        rec.response.first_upstream_byte_unix_nano = Some(host.now_ns());
+        let attributes = &self.pipeline.settings().attributes;
+        if attributes.stream_info.status_from_response_headers() || ablation::STATUS_FROM_HEADER {
+            // Whether the stream reads Envoy's stream info at its end depends on this status.
+            rec.response.status_code = host
+                .read(Read::ResponseHeader(":status"))
+                .map_or(0, |v| status_from_header(&v));
+        }
+        let wanted = &attributes.response_headers;
+        if !wanted.is_empty() {
+            let map = host.read(Read::ResponseHeaderMap).unwrap_or_default();
+            let lines = host_pairs::decode(&map);
+            let text: Vec<(&str, String)> = lines
+                .iter()
+                .map(|(k, v)| (*k, String::from_utf8_lossy(v).into_owned()))
+                .collect();
+            rec.response.captured_headers =
+                capture_headers(wanted, text.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+    }
+
+    /// The stream's end: a recording stream's spans are finished and queued. With the export queue
+    /// full they are counted as dropped without reading the stream's facts or building them, so a
+    /// collector that is down does not make requests dearer. Otherwise Envoy's stream info is read
+    /// when `attributes.stream_info` asks for it (see [`super::StreamEndReader`]).
+    pub fn stream_end(&mut self, stream: HopStream, host: &mut impl HostReads) {
+        let Some(mut rec) = stream.recording else {
+            return;
+        };
+        let now = host.now_ns();
+        rec.response.end_unix_nano = now;
+        if ablation::taken_away(ablation::STREAM_END) {
+            return;
+        }
+        if self.pipeline.queue_full() {
+            let direction = self.stream_end.direction_only(host);
+            self.pipeline.drop_finished(direction, now);
+            return;
+        }
+        let reads_stream_info = self
+            .pipeline
+            .settings()
+            .attributes
+            .stream_info
+            .needed(rec.response.status_code);
+        let Recording {
+            hop,
+            request,
+            response,
+        } = &mut *rec;
+        let direction = if reads_stream_info {
+            self.stream_end
+                .read(host, request, response, &mut self.logs)
+        } else {
+            self.stream_end.direction_only(host)
+        };
+        self.pipeline.finish(hop, direction, request, response, now);
+    }
+}
+
+fn request_header_map(host: &mut impl HostReads) -> Vec<u8> {
+    host.read(Read::RequestHeaderMap).unwrap_or_default()
+}

@@ -1,0 +1,524 @@
+//! Every read policy of the hop, as tables: a scripted host answers from its state and records each
+//! read, and each row names the reads a phase must make, in order.
+
+use super::*;
+use crate::host_pairs;
+use std::collections::BTreeMap;
+
+const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+const TRACEPARENT_UNSAMPLED: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+const GUARDED: u32 = 1;
+const BARE: u32 = 2;
+
+/// A host with request and response headers, properties and (optionally) CEL, recording reads.
+struct ScriptedHost {
+    config: String,
+    request: Vec<(String, String)>,
+    response: Vec<(String, String)>,
+    properties: BTreeMap<String, Vec<u8>>,
+    cel: bool,
+    /// Answer every evaluation with this many elements (a host that misreads the list).
+    misshapen_cel: bool,
+    expressions: BTreeMap<u32, String>,
+    call_response: Vec<(String, String)>,
+    clock: u64,
+    reads: Vec<String>,
+}
+
+impl ScriptedHost {
+    fn new(config: &str) -> Self {
+        ScriptedHost {
+            config: config.to_owned(),
+            request: vec![
+                (":method".into(), "GET".into()),
+                (":path".into(), "/checkout?id=1".into()),
+                (":authority".into(), "shop.example:8080".into()),
+            ],
+            response: vec![(":status".into(), "200".into())],
+            properties: stream_properties(200),
+            cel: true,
+            misshapen_cel: false,
+            expressions: BTreeMap::new(),
+            call_response: Vec::new(),
+            clock: 1_700_000_000_000_000_000,
+            reads: Vec::new(),
+        }
+    }
+
+    fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.request.push((name.into(), value.into()));
+        self
+    }
+
+    /// The reads recorded since the last call.
+    fn take_reads(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.reads)
+    }
+
+    fn evaluate(&self, token: u32) -> Option<Vec<u8>> {
+        let expression = self.expressions.get(&token)?;
+        let inner = expression.strip_prefix('[')?.strip_suffix(']')?;
+        let mut elements = Vec::new();
+        for part in inner.split(", ") {
+            let value = match part.strip_prefix("has(") {
+                Some(rest) => {
+                    let (attr, rest) = rest.split_once(") ? ")?;
+                    let default = rest.rsplit_once(" : ")?.1;
+                    self.properties.get(attr).cloned().unwrap_or_else(|| {
+                        if default == "''" {
+                            Vec::new()
+                        } else {
+                            default.parse::<i64>().unwrap().to_le_bytes().to_vec()
+                        }
+                    })
+                }
+                // An absent attribute fails the whole bare list, as in Envoy.
+                None => self.properties.get(part)?.clone(),
+            };
+            elements.push((value, Vec::new()));
+        }
+        if self.misshapen_cel {
+            elements.pop();
+        }
+        Some(host_pairs::encode(&elements))
+    }
+}
+
+fn stream_properties(status: i64) -> BTreeMap<String, Vec<u8>> {
+    let mut p = BTreeMap::new();
+    p.insert(
+        "request.time".into(),
+        1_699_999_999_000_000_000_i64.to_le_bytes().to_vec(),
+    );
+    p.insert("request.protocol".into(), b"HTTP/1.1".to_vec());
+    p.insert("source.address".into(), b"10.0.0.7:51234".to_vec());
+    p.insert("response.code".into(), status.to_le_bytes().to_vec());
+    p.insert("response.flags".into(), 0_i64.to_le_bytes().to_vec());
+    p.insert("xds.cluster_name".into(), b"backend".to_vec());
+    p.insert("upstream.address".into(), b"10.0.0.9:8080".to_vec());
+    p.insert("xds.route_name".into(), b"checkout".to_vec());
+    p.insert(
+        "xds.listener_direction".into(),
+        0_i64.to_le_bytes().to_vec(),
+    );
+    p.insert("response.code_details".into(), b"via_upstream".to_vec());
+    p
+}
+
+fn first_line(lines: &[(String, String)], name: &str) -> Option<Vec<u8>> {
+    lines
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_bytes().to_vec())
+}
+
+impl HostReads for ScriptedHost {
+    fn read(&mut self, read: Read<'_>) -> Option<Vec<u8>> {
+        let (label, answer) = match read {
+            Read::RequestHeader(name) => {
+                (format!("request {name}"), first_line(&self.request, name))
+            }
+            Read::RequestHeaderMap => (
+                "request map".into(),
+                Some(host_pairs::encode(&self.request)),
+            ),
+            Read::ResponseHeader(name) => {
+                (format!("response {name}"), first_line(&self.response, name))
+            }
+            Read::ResponseHeaderMap => (
+                "response map".into(),
+                Some(host_pairs::encode(&self.response)),
+            ),
+            Read::Property(path) => {
+                let key = path.join(".");
+                (
+                    format!("property {key}"),
+                    self.properties.get(&key).cloned(),
+                )
+            }
+            Read::CompileExpression(text) => {
+                let token = if text.contains("has(") { GUARDED } else { BARE };
+                if self.cel {
+                    self.expressions.insert(token, text.to_owned());
+                }
+                (
+                    "compile".into(),
+                    self.cel.then(|| token.to_le_bytes().to_vec()),
+                )
+            }
+            Read::EvaluateExpression(token) => {
+                let name = if token == GUARDED { "guarded" } else { "bare" };
+                (format!("evaluate {name}"), self.evaluate(token))
+            }
+            Read::CallResponseHeader(name) => (
+                format!("call {name}"),
+                first_line(&self.call_response, name),
+            ),
+            Read::CallResponseBody(_) => ("call body".into(), Some(Vec::new())),
+            Read::PluginConfiguration => (
+                "configuration".into(),
+                Some(self.config.as_bytes().to_vec()),
+            ),
+        };
+        self.reads.push(label);
+        answer
+    }
+
+    fn now_ns(&mut self) -> u64 {
+        self.reads.push("clock".into());
+        self.clock += 1_000_000;
+        self.clock
+    }
+}
+
+fn vm(host: &mut ScriptedHost) -> Vm {
+    let vm = Vm::configure(host, [7; 32]).unwrap();
+    host.take_reads();
+    vm
+}
+
+fn metric(vm: &Vm, name: &str) -> u64 {
+    vm.pipeline
+        .metric_values()
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, _, v)| *v)
+        .unwrap()
+}
+
+/// One request through every phase; the reads of each phase.
+fn request(vm: &mut Vm, host: &mut ScriptedHost) -> [Vec<String>; 3] {
+    let mut stream = HopStream::default();
+    vm.request_headers(&mut stream, host);
+    let at_request = host.take_reads();
+    vm.response_headers(&mut stream, host);
+    let at_response = host.take_reads();
+    vm.stream_end(stream, host);
+    [at_request, at_response, host.take_reads()]
+}
+
+const OFF: &str = r#"{"sampler":"always_off"}"#;
+const ON: &str = r#"{"sampler":"always_on"}"#;
+
+/// (case, config, request headers, reads at the request headers)
+type RequestHeaderCase = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+);
+
+#[rustfmt::skip]
+const REQUEST_HEADER_READS: &[RequestHeaderCase] = &[
+    ("no context, unsampled: two empty lookups settle it",
+        OFF, &[], &["request traceparent", "request tracestate"]),
+    ("a traceparent: the map for every line",
+        OFF, &[("traceparent", TRACEPARENT_UNSAMPLED)], &["request traceparent", "request map"]),
+    ("a lone tracestate: the map, to remove it",
+        OFF, &[("tracestate", "a=b")], &["request traceparent", "request tracestate", "request map"]),
+    ("no context, sampled: the map for the span, then the clock",
+        ON, &[], &["request traceparent", "request tracestate", "request map", "clock"]),
+    ("a sampled parent: one map read serves the decision and the span",
+        r#"{}"#, &[("traceparent", TRACEPARENT)], &["request traceparent", "request map", "clock"]),
+    ("b3 extraction cannot use the shortcut",
+        r#"{"sampler":"always_off","propagation":{"extract":["tracecontext","b3"]}}"#, &[], &["request map"]),
+];
+
+#[test]
+fn request_header_reads() {
+    for (case, config, headers, want) in REQUEST_HEADER_READS {
+        let mut host = ScriptedHost::new(config);
+        for (name, value) in *headers {
+            host = host.with_header(name, value);
+        }
+        let mut vm = vm(&mut host);
+        let [at_request, ..] = request(&mut vm, &mut host);
+        assert_eq!(at_request, *want, "{case}");
+    }
+}
+
+#[test]
+fn a_mesh_of_contexts_switches_to_the_map_first_and_back() {
+    let mut host = ScriptedHost::new(OFF).with_header("traceparent", TRACEPARENT_UNSAMPLED);
+    let mut vm = vm(&mut host);
+    for _ in 0..100 {
+        request(&mut vm, &mut host);
+    }
+    assert_eq!(
+        request(&mut vm, &mut host)[0],
+        ["request map"],
+        "map first in a mesh"
+    );
+    host.request.retain(|(n, _)| n != "traceparent");
+    for _ in 0..100 {
+        request(&mut vm, &mut host);
+    }
+    assert_eq!(
+        request(&mut vm, &mut host)[0],
+        ["request traceparent", "request tracestate"],
+        "lookups first again at the edge"
+    );
+}
+
+#[test]
+fn the_edits_rewrite_the_context_whatever_the_reads() {
+    let mut host = ScriptedHost::new(OFF).with_header("tracestate", "a=b");
+    let mut vm = vm(&mut host);
+    let mut stream = HopStream::default();
+    let edits = vm.request_headers(&mut stream, &mut host);
+    assert!(!stream.recording());
+    assert_eq!(edits.remove, ["tracestate"], "a lone tracestate is removed");
+    assert_eq!(edits.sets().count(), 1, "one traceparent");
+}
+
+#[rustfmt::skip]
+const RESPONSE_HEADER_READS: &[(&str, &str, &[&str])] = &[
+    ("unsampled: nothing",                      OFF, &[]),
+    ("sampled: the first byte's time",          ON,  &["clock"]),
+    ("on_error: and :status, to decide the end",
+        r#"{"sampler":"always_on","attributes":{"stream_info":"on_error"}}"#, &["clock", "response :status"]),
+    ("captured response headers: the map",
+        r#"{"sampler":"always_on","attributes":{"response_headers":{"x-cache":"app.cache"}}}"#, &["clock", "response map"]),
+];
+
+#[test]
+fn response_header_reads() {
+    for (case, config, want) in RESPONSE_HEADER_READS {
+        let mut host = ScriptedHost::new(config);
+        let mut vm = vm(&mut host);
+        let [_, at_response, _] = request(&mut vm, &mut host);
+        assert_eq!(at_response, *want, "{case}");
+    }
+}
+
+const EIGHT_PROPERTIES: [&str; 8] = [
+    "property request.time",
+    "property request.protocol",
+    "property source.address",
+    "property response.code",
+    "property response.flags",
+    "property xds.cluster_name",
+    "property upstream.address",
+    "property xds.route_name",
+];
+
+/// (case, config, CEL on, response status, absent property, reads at stream end)
+type StreamEndCase = (
+    &'static str,
+    &'static str,
+    bool,
+    i64,
+    Option<&'static str>,
+    &'static [&'static str],
+);
+
+#[rustfmt::skip]
+const STREAM_END_READS: &[StreamEndCase] = &[
+    ("unsampled: nothing",                          OFF, true, 200, None, &[]),
+    ("sampled 200: one bare list",                  r#"{"sampler":"always_on","span_kind":"server"}"#, true, 200, None, &["clock", "evaluate bare"]),
+    ("503: the list, then code_details",            r#"{"sampler":"always_on","span_kind":"server"}"#, true, 503, None, &["clock", "evaluate bare", "property response.code_details"]),
+    ("no response: code_details too",               r#"{"sampler":"always_on","span_kind":"server"}"#, true, 0, None, &["clock", "evaluate bare", "property response.code_details"]),
+    ("404: no code_details",                        r#"{"sampler":"always_on","span_kind":"server"}"#, true, 404, None, &["clock", "evaluate bare"]),
+    ("an absent attribute: bare fails, guarded answers",
+                                                    r#"{"sampler":"always_on","span_kind":"server"}"#, true, 503, Some("upstream.address"),
+                                                    &["clock", "evaluate bare", "evaluate guarded", "property response.code_details"]),
+    ("auto span kind: the direction is in the list", ON, true, 200, None, &["clock", "evaluate bare"]),
+    ("on_error, 200: no stream info, only the direction span_kind auto needs",
+                                                    r#"{"sampler":"always_on","attributes":{"stream_info":"on_error"}}"#, true, 200, None,
+                                                    &["clock", "property xds.listener_direction"]),
+    ("on_error, 200, explicit span kind: no read at all",
+                                                    r#"{"sampler":"always_on","span_kind":"server","attributes":{"stream_info":"on_error"}}"#, true, 200, None, &["clock"]),
+];
+
+fn stream_end_case(
+    config: &str,
+    cel: bool,
+    status: i64,
+    absent: Option<&str>,
+) -> (Vec<String>, Vm, ScriptedHost) {
+    let mut host = ScriptedHost::new(config);
+    host.cel = cel;
+    host.properties = stream_properties(status);
+    host.response = vec![(":status".into(), status.to_string())];
+    if let Some(name) = absent {
+        host.properties.remove(name);
+    }
+    let mut vm = vm(&mut host);
+    let [.., at_end] = request(&mut vm, &mut host);
+    (at_end, vm, host)
+}
+
+#[test]
+fn stream_end_reads() {
+    for (case, config, cel, status, absent, want) in STREAM_END_READS {
+        let (at_end, vm, _) = stream_end_case(config, *cel, *status, *absent);
+        assert_eq!(at_end, *want, "{case}");
+        let sampled = !want.is_empty();
+        assert_eq!(
+            metric(&vm, "hoptrace.spans.sampled") > 0,
+            sampled,
+            "{case}: spans queued"
+        );
+    }
+}
+
+#[test]
+fn without_cel_each_fact_is_one_property_read() {
+    let (at_end, _, _) = stream_end_case(
+        r#"{"sampler":"always_on","span_kind":"server"}"#,
+        false,
+        200,
+        None,
+    );
+    let mut want = vec!["clock"];
+    want.extend(EIGHT_PROPERTIES);
+    assert_eq!(at_end, want);
+    let (at_end, _, _) = stream_end_case(ON, false, 503, None);
+    want.extend([
+        "property xds.listener_direction",
+        "property response.code_details",
+    ]);
+    assert_eq!(
+        at_end, want,
+        "with the direction, and code_details for a 503"
+    );
+}
+
+#[test]
+fn after_a_failed_bare_list_the_next_requests_go_to_the_guarded_one() {
+    let config = r#"{"sampler":"always_on","span_kind":"server"}"#;
+    let (_, mut vm, mut host) = stream_end_case(config, true, 200, Some("upstream.address"));
+    let [.., at_end] = request(&mut vm, &mut host);
+    assert_eq!(at_end, ["clock", "evaluate guarded"]);
+}
+
+#[test]
+fn an_unusable_list_falls_back_to_properties_for_good_with_one_warning() {
+    let mut host = ScriptedHost::new(r#"{"sampler":"always_on","span_kind":"server"}"#);
+    host.misshapen_cel = true;
+    let mut vm = vm(&mut host);
+    let [.., at_end] = request(&mut vm, &mut host);
+    let mut want = vec!["clock", "evaluate bare", "evaluate guarded"];
+    want.extend(EIGHT_PROPERTIES);
+    assert_eq!(at_end, want);
+    let [.., next] = request(&mut vm, &mut host);
+    assert_eq!(
+        next.len(),
+        1 + EIGHT_PROPERTIES.len(),
+        "no more evaluations: {next:?}"
+    );
+    let logs = vm.tick(host.clock).logs;
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert!(logs[0].contains("stream-end CEL list unusable"), "{logs:?}");
+}
+
+#[test]
+fn a_full_queue_counts_spans_without_reading_or_building_them() {
+    let mut host = ScriptedHost::new(
+        r#"{"sampler":"always_on","batch":{"max_queue_size":2,"max_export_batch_size":2}}"#,
+    );
+    let mut vm = vm(&mut host);
+    request(&mut vm, &mut host);
+    let [.., at_end] = request(&mut vm, &mut host);
+    assert_eq!(at_end, ["clock", "property xds.listener_direction"]);
+    assert_eq!(metric(&vm, "hoptrace.spans.dropped.queue_full"), 2);
+    assert_eq!(metric(&vm, "hoptrace.queue.spans"), 2);
+}
+
+#[test]
+fn the_stream_end_facts_reach_the_spans() {
+    let mut host = ScriptedHost::new(
+        r#"{"sampler":"always_on","span_kind":"server","collector":{"encoding":"json"},"batch":{"max_export_batch_size":1}}"#,
+    );
+    let mut vm = vm(&mut host);
+    request(&mut vm, &mut host);
+    let exports = vm.tick(host.clock).exports;
+    let body = String::from_utf8(exports[0].body.clone()).unwrap();
+    for fact in ["GET checkout", "10.0.0.9", "backend", "10.0.0.7", "\"1.1\""] {
+        assert!(body.contains(fact), "{fact} in {body}");
+    }
+}
+
+#[test]
+fn configure_reads_the_configuration_node_metadata_and_compiles_both_lists() {
+    let mut host = ScriptedHost::new("{}");
+    host.properties.insert(
+        "xds.node.metadata.WORKLOAD_NAME".into(),
+        b"reviews-v1".to_vec(),
+    );
+    let mut vm = Vm::configure(&mut host, [1; 32]).unwrap();
+    assert_eq!(
+        host.take_reads(),
+        [
+            "configuration",
+            "property xds.node.metadata.WORKLOAD_NAME",
+            "property xds.node.metadata.NAME",
+            "property xds.node.metadata.NAMESPACE",
+            "property xds.node.metadata.CLUSTER_ID",
+            "property xds.node.metadata.OWNER",
+            "compile",
+            "compile",
+            "clock",
+        ]
+    );
+    assert!(vm.drain_logs().is_empty());
+    assert_eq!(vm.collector_cluster(), "otlp_collector");
+}
+
+#[test]
+fn configure_without_cel_says_so_once() {
+    let mut host = ScriptedHost::new("{}");
+    host.cel = false;
+    let mut vm = Vm::configure(&mut host, [1; 32]).unwrap();
+    assert_eq!(vm.drain_logs(), [NO_CEL_WARNING]);
+}
+
+#[test]
+fn a_bad_configuration_is_refused_with_the_field_named() {
+    let mut host = ScriptedHost::new(r#"{"batch":{"max_export_batch_size":0}}"#);
+    let err = Vm::configure(&mut host, [1; 32]).err().unwrap();
+    assert!(
+        err.to_string().contains("batch.max_export_batch_size"),
+        "{err}"
+    );
+}
+
+#[test]
+fn callout_answers_are_read_only_for_a_token_in_flight() {
+    let mut host =
+        ScriptedHost::new(r#"{"sampler":"always_on","batch":{"max_export_batch_size":2}}"#);
+    let mut vm = vm(&mut host);
+    request(&mut vm, &mut host);
+    let export = vm.tick(host.clock).exports.remove(0);
+    vm.dispatched(export.id, Some(9), host.clock);
+    host.take_reads();
+    assert!(vm.callout_answered(3, 0, &mut host).is_empty());
+    assert!(
+        host.take_reads().is_empty(),
+        "an unknown token reads nothing"
+    );
+
+    host.call_response = vec![
+        (":status".into(), "503".into()),
+        ("retry-after".into(), "1".into()),
+    ];
+    vm.callout_answered(9, 10, &mut host);
+    assert_eq!(
+        host.take_reads(),
+        ["call :status", "call retry-after", "call body", "clock"]
+    );
+    assert_eq!(metric(&vm, "hoptrace.exports.retried"), 1);
+    assert_eq!(vm.pipeline.tokens_in_flight(), 0);
+}
+
+#[test]
+fn a_refused_dispatch_is_retried_later() {
+    let mut host =
+        ScriptedHost::new(r#"{"sampler":"always_on","batch":{"max_export_batch_size":2}}"#);
+    let mut vm = vm(&mut host);
+    request(&mut vm, &mut host);
+    let export = vm.tick(host.clock).exports.remove(0);
+    vm.dispatched(export.id, None, host.clock);
+    assert_eq!(metric(&vm, "hoptrace.exports.retried"), 1);
+    assert_eq!(metric(&vm, "hoptrace.queue.spans"), 2, "kept for the retry");
+}
