@@ -4,7 +4,8 @@
 //! the caller carries on without tracing rather than fail the request: a panic kills the VM in Envoy.
 
 use crate::abi::{self, BufferType, HeaderMap, LogLevel, MetricType, OK};
-use hoptrace_core::lifecycle::{HostReads, Read};
+use hoptrace_core::export::MetricKind;
+use hoptrace_core::lifecycle::{HostReads, MetricHost, Read};
 use std::ptr::null_mut;
 use std::time::Duration;
 
@@ -33,6 +34,24 @@ impl HostReads for HostCalls {
 
     fn now_ns(&mut self) -> u64 {
         now_ns()
+    }
+}
+
+impl MetricHost for HostCalls {
+    fn define_metric(&mut self, kind: MetricKind, name: &str) -> Option<u32> {
+        let kind = match kind {
+            MetricKind::Counter => MetricType::Counter,
+            MetricKind::Gauge => MetricType::Gauge,
+        };
+        let mut id = 0u32;
+        // SAFETY: `name` and the out-pointer are valid for the call.
+        let status = unsafe { abi::proxy_define_metric(kind, name.as_ptr(), name.len(), &mut id) };
+        (status == OK).then_some(id)
+    }
+
+    fn increment_metric(&mut self, id: u32, delta: i64) -> bool {
+        // SAFETY: plain value call.
+        unsafe { abi::proxy_increment_metric(id, delta) == OK }
     }
 }
 
@@ -161,20 +180,6 @@ pub fn set_tick_period(period: Duration) {
     let ms = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
     // SAFETY: plain value call.
     let _ = unsafe { abi::proxy_set_tick_period_milliseconds(ms) };
-}
-
-/// Define a host metric: its id, or `None` if the host refused.
-pub fn define_metric(kind: MetricType, name: &str) -> Option<u32> {
-    let mut id = 0u32;
-    // SAFETY: `name` and the out-pointer are valid for the call.
-    let status = unsafe { abi::proxy_define_metric(kind, name.as_ptr(), name.len(), &mut id) };
-    (status == OK).then_some(id)
-}
-
-/// Add `delta` to a host metric; whether the host took it.
-pub fn increment_metric(id: u32, delta: i64) -> bool {
-    // SAFETY: plain value call.
-    unsafe { abi::proxy_increment_metric(id, delta) == OK }
 }
 
 /// Log at `level`; failures to log are ignored.

@@ -11,6 +11,5 @@
 mod abi;
 mod entry;
 mod host;
-mod metrics;
 mod root;
 mod stream;

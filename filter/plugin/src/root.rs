@@ -2,10 +2,9 @@
 
 use crate::abi::LogLevel;
 use crate::host::{self, HostCalls};
-use crate::metrics::HostMetrics;
 use crate::stream::HoptraceStream;
 use hoptrace_core::export::ExportRequest;
-use hoptrace_core::lifecycle::Vm;
+use hoptrace_core::lifecycle::{HostMetrics, Vm};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -61,7 +60,7 @@ impl HoptraceRoot {
         for line in work.logs {
             host::log(LogLevel::Warn, &line);
         }
-        self.metrics.push(&work.metrics);
+        self.metrics.push(&mut HostCalls, &work.metrics);
     }
 
     /// The answer (or failure) of export callout `token`.

@@ -8,6 +8,8 @@
 //! one request through it).
 
 mod ablation;
+mod contexts;
+mod metrics;
 mod reads;
 mod stream;
 mod stream_end_reader;
@@ -16,6 +18,8 @@ mod vm;
 #[cfg(test)]
 mod tests;
 
+pub use contexts::{Contexts, MAX_STREAMS, STALE_ROOT_TICKS};
+pub use metrics::{HostMetrics, MetricHost};
 pub use reads::{int64, HostReads, Read};
 pub use stream::HopStream;
 pub use stream_end_reader::{explains_error, StreamEndReader, NO_CEL_WARNING};
