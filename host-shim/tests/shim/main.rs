@@ -19,6 +19,7 @@ mod cli;
 mod exports;
 mod failures;
 mod floors;
+mod foreign;
 mod headers;
 mod hoptrace_cases;
 mod hoptrace_cel;
