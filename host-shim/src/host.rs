@@ -12,6 +12,7 @@ use crate::request::Stream;
 use crate::runtime::{self, describe, Exports, StoreData};
 use crate::state::callouts::{Callout, CalloutResponse, Delivery, Failure};
 use crate::state::calls::{CallbackRecord, HostCalls};
+use crate::state::foreign::ForeignFunctions;
 use crate::state::logs::LogEntry;
 use crate::state::metrics::{Histogram, MetricKind};
 use crate::state::properties::{dotted_key, encode_i64, segments_key};
@@ -80,6 +81,10 @@ pub struct HostOptions {
     pub log_level: LogLevel,
     /// Clusters `proxy_http_call` may name from the start (more with [`Host::add_cluster`]).
     pub clusters: Vec<String>,
+    /// Whether `proxy_call_foreign_function` serves Envoy's CEL functions (`expr_create`,
+    /// `expr_evaluate`, `expr_delete`). Default true, as in Envoy 1.40; false plays a host
+    /// without them, where every name is `NOT_FOUND` and a filter falls back to property reads.
+    pub foreign_functions: bool,
 }
 
 /// 2025-01-01T00:00:00Z in seconds since the epoch.
@@ -94,6 +99,7 @@ impl Default for HostOptions {
             fuel_per_callback: crate::limits::DEFAULT_FUEL_PER_CALLBACK,
             log_level: LogLevel::Info,
             clusters: Vec::new(),
+            foreign_functions: true,
         }
     }
 }
@@ -169,6 +175,9 @@ impl Host {
         );
         vm.log_level = options.log_level;
         vm.clusters.extend(options.clusters);
+        if !options.foreign_functions {
+            vm.foreign = ForeignFunctions::disabled();
+        }
         let mut store = runtime::store(vm, options.random_seed)?;
         if runtime::fuel_enabled() {
             store
@@ -259,6 +268,7 @@ impl Host {
         let vm = &mut self.store.data_mut().vm;
         vm.callback = Some(callback);
         vm.effective_context = context_id;
+        vm.callback_context = context_id;
         vm.accounting.begin(callback.name(), context_id);
         let result = func.call(&mut self.store, args);
         if let Ok(left) = self.store.get_fuel() {
@@ -267,6 +277,7 @@ impl Host {
         let vm = &mut self.store.data_mut().vm;
         vm.callback = None;
         vm.effective_context = ROOT_CONTEXT_ID;
+        vm.callback_context = ROOT_CONTEXT_ID;
         let elapsed = vm.elapsed();
         if let Some(record) = vm.accounting.end(elapsed) {
             if let Some(stream) = vm.streams.get_mut(&context_id) {

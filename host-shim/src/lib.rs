@@ -62,12 +62,20 @@
 //!
 //! Not reproduced: a local response (`proxy_send_local_response`) is recorded
 //! ([`Stream::local_response`]) but not run back through `proxy_on_response_headers` as Envoy
-//! does; gRPC calls are recorded and never answered; no foreign functions are registered.
+//! does; gRPC calls are recorded and never answered.
+//!
+//! Foreign functions: Envoy's CEL ones, `expr_create`, `expr_evaluate` and `expr_delete`
+//! ([`state::foreign`]), evaluated over the properties a test set, for the subset of CEL in
+//! [`cel`]; any other name is `NOT_FOUND`. [`HostOptions::foreign_functions`] turns them off, as
+//! a host without CEL.
 //! WASI: `random_get`, `clock_time_get` and `fd_write` are served and counted as host calls; the
 //! environment and arguments (empty), `sched_yield` and `proc_exit` are served and not counted;
 //! a module importing any other WASI function is refused at load time, naming it.
 
+#![forbid(unsafe_code)]
+
 pub mod abi;
+pub mod cel;
 mod error;
 pub mod headers;
 mod host;

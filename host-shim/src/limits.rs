@@ -29,3 +29,11 @@ pub const MAX_CALLBACK_RECORDS: usize = 10_000;
 
 /// Values kept per histogram metric; older ones are dropped (count and sum stay exact).
 pub const MAX_HISTOGRAM_VALUES: usize = 10_000;
+
+/// Longest CEL expression `expr_create` parses, in characters (cel-cpp parser
+/// `kExpressionSizeCodepointLimit`, the parser Envoy uses).
+pub const CEL_MAX_EXPRESSION_CHARS: usize = 100_000;
+
+/// Deepest nesting `expr_create` parses (cel-cpp parser `kDefaultMaxRecursionDepth`); it also
+/// bounds the host's recursion when evaluating.
+pub const CEL_MAX_RECURSION_DEPTH: usize = 250;

@@ -3,6 +3,8 @@
 //! `replay` shows what a filter does to requests and what it would export; `bench` measures the
 //! cost per request next to a baseline module. `hoptrace-shim help` explains both.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 
 use std::process::ExitCode;

@@ -16,6 +16,7 @@ pub struct ReplayArgs {
     pub collector_status: u16,
     pub flush_secs: u64,
     pub seed: u64,
+    pub foreign_functions: bool,
 }
 
 /// `bench`'s options.
@@ -24,6 +25,7 @@ pub struct BenchArgs {
     pub baseline: Option<PathBuf>,
     pub config: String,
     pub requests: usize,
+    pub foreign_functions: bool,
 }
 
 /// Walks `args`, handing each option and its value to `take`.
@@ -82,6 +84,7 @@ impl ReplayArgs {
             collector_status: 200,
             flush_secs: 30,
             seed: 0,
+            foreign_functions: true,
         };
         each_option(args, "replay", |flag, value| {
             match flag {
@@ -109,6 +112,7 @@ impl ReplayArgs {
                 }
                 "--flush" => out.flush_secs = value()?.parse().context("--flush")?,
                 "--seed" => out.seed = value()?.parse().context("--seed")?,
+                "--no-cel" => out.foreign_functions = false,
                 _ => return Ok(false),
             }
             Ok(true)
@@ -129,6 +133,7 @@ impl BenchArgs {
             baseline: None,
             config: String::new(),
             requests: 10_000,
+            foreign_functions: true,
         };
         each_option(args, "bench", |flag, value| {
             match flag {
@@ -136,6 +141,7 @@ impl BenchArgs {
                 "--baseline" => out.baseline = Some(PathBuf::from(value()?)),
                 "--config" => out.config = config_value(value()?)?,
                 "-n" => out.requests = value()?.parse().context("-n")?,
+                "--no-cel" => out.foreign_functions = false,
                 _ => return Ok(false),
             }
             Ok(true)

@@ -99,9 +99,10 @@ fn drive(host: &mut Host, count: usize, offset: usize, incoming: Incoming) -> Re
     Ok(t)
 }
 
-fn measure(path: &Path, config: &str, n: usize) -> Result<Vec<Row>> {
+fn measure(path: &Path, config: &str, n: usize, foreign_functions: bool) -> Result<Vec<Row>> {
     let options = HostOptions {
         clusters: CLUSTERS.iter().map(|c| c.to_string()).collect(),
+        foreign_functions,
         ..Default::default()
     };
     let mut host = Host::load_with(path, config, options)
@@ -134,10 +135,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Some(path) => path.clone(),
         None => args.wasm.with_file_name("floor_noop.wasm"),
     };
-    let mut rows = measure(&baseline, "", args.requests).with_context(|| {
-        "the baseline (build it: cargo build --release --target wasm32-wasip1 -p floor-noop)"
-    })?;
-    rows.extend(measure(&args.wasm, &args.config, args.requests)?);
+    let mut rows =
+        measure(&baseline, "", args.requests, args.foreign_functions).with_context(|| {
+            "the baseline (build it: cargo build --release --target wasm32-wasip1 -p floor-noop)"
+        })?;
+    rows.extend(measure(
+        &args.wasm,
+        &args.config,
+        args.requests,
+        args.foreign_functions,
+    )?);
 
     println!(
         "hoptrace-shim bench: {} requests per row after {} warm-up{}",

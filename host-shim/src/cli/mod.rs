@@ -16,8 +16,8 @@ not delivered, and a fake collector answers them.
 USAGE
   hoptrace-shim replay --wasm PATH [--config JSON|@FILE] [--request SPEC]... [--requests-file FILE]
                        [--property PATH=VALUE]... [--cluster NAME]... [--collector-status CODE]
-                       [--flush SECONDS] [--seed N]
-  hoptrace-shim bench  --wasm PATH [--baseline PATH] [--config JSON|@FILE] [-n N]
+                       [--flush SECONDS] [--seed N] [--no-cel]
+  hoptrace-shim bench  --wasm PATH [--baseline PATH] [--config JSON|@FILE] [-n N] [--no-cel]
   hoptrace-shim help [replay|bench]
 
 COMMANDS
@@ -52,6 +52,8 @@ hoptrace-shim replay: send requests through a filter and print what it did, as J
   --flush SECONDS        virtual time to run after the last request, so batches leave and
                          retries happen (default 30)
   --seed N               seed of the filter's randomness (default 0: runs repeat exactly)
+  --no-cel               a host without Envoy's CEL foreign functions (expr_create, ...), so a
+                         filter reads properties one at a time instead
 
 SPEC is `METHOD PATH [-H NAME:VALUE]... [-s STATUS] [-t MS]`:
   -H  a request header (repeat it; repeated names stay separate lines)
@@ -72,6 +74,7 @@ hoptrace-shim bench: cost per request of a filter next to a baseline, in one run
   --baseline PATH      the module to compare with (default: floor_noop.wasm beside --wasm)
   --config JSON|@FILE  plugin configuration of the measured module (default: empty)
   -n N                 requests per row (default 10000; a tenth more run first as warm-up)
+  --no-cel             a host without Envoy's CEL foreign functions (expr_create, ...)
 
 Each request is a full stream: request headers, a 200 response, log/done/delete. Unsampled
 requests carry a traceparent with the sampled flag 0, sampled ones flag 1 (a parent-based

@@ -68,6 +68,7 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
     let options = HostOptions {
         clusters,
         random_seed: args.seed,
+        foreign_functions: args.foreign_functions,
         ..Default::default()
     };
     let mut host = Host::load_with(&args.wasm, &args.config, options)

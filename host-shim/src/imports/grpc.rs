@@ -1,4 +1,4 @@
-//! gRPC, shared-queue and foreign-function host calls.
+//! gRPC and shared-queue host calls.
 //!
 //! The Rust SDK's dispatcher references all of them, so every module built with it imports them
 //! even when it never calls them; they are served for real (see [`crate::state::grpc`] and
@@ -151,20 +151,4 @@ pub fn enqueue(caller: &mut Caller<'_, StoreData>, id: u32, p: u32, l: u32) -> O
 pub fn dequeue(caller: &mut Caller<'_, StoreData>, id: u32, rp: u32, rs: u32) -> Outcome {
     let item = caller.data_mut().vm.queues.dequeue(id)?;
     hand_over(caller, &item, rp, rs)
-}
-
-/// `proxy_call_foreign_function(name, arguments, return_results)`: this host registers no
-/// foreign function, so every name is `NOT_FOUND`, as in an Envoy without it.
-pub fn call_foreign_function(
-    caller: &mut Caller<'_, StoreData>,
-    np: u32,
-    nl: u32,
-    ap: u32,
-    al: u32,
-    _rp: u32,
-    _rs: u32,
-) -> Outcome {
-    text(caller, np, nl)?;
-    read(caller, ap, al)?;
-    Err(Status::NotFound.into())
 }

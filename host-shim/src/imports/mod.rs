@@ -10,6 +10,7 @@
 
 mod buffers;
 mod calls;
+mod foreign;
 mod grpc;
 mod headers;
 mod misc;
@@ -60,7 +61,7 @@ macro_rules! wasi_fn {
 
 /// Adds every `env.proxy_*` function the shim implements.
 pub fn add_env(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
-    use self::{buffers as b, calls as c, grpc as g, headers as h, misc as m};
+    use self::{buffers as b, calls as c, foreign as f, grpc as g, headers as h, misc as m};
     host_fn!(linker, "env", m::log, proxy_log(level: u32, ptr: u32, len: u32));
     host_fn!(linker, "env", m::get_log_level, proxy_get_log_level(ret: u32));
     host_fn!(linker, "env", m::get_time, proxy_get_current_time_nanoseconds(ret: u32));
@@ -118,7 +119,7 @@ pub fn add_env(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
         proxy_resolve_shared_queue(vp: u32, vl: u32, np: u32, nl: u32, ret: u32));
     host_fn!(linker, "env", g::enqueue, proxy_enqueue_shared_queue(id: u32, p: u32, l: u32));
     host_fn!(linker, "env", g::dequeue, proxy_dequeue_shared_queue(id: u32, rp: u32, rs: u32));
-    host_fn!(linker, "env", g::call_foreign_function,
+    host_fn!(linker, "env", f::call_foreign_function,
         proxy_call_foreign_function(np: u32, nl: u32, ap: u32, al: u32, rp: u32, rs: u32));
     Ok(())
 }

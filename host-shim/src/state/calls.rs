@@ -34,6 +34,10 @@ pub struct HostCalls {
     pub by_callback: BTreeMap<&'static str, (u64, u64)>,
     /// Host calls made outside any callback (none in practice; kept so totals add up).
     pub outside_callbacks: u64,
+    /// `proxy_call_foreign_function` calls by the function named (`expr_evaluate`, ...): which
+    /// of them a guest used is what tells a CEL read from the others. Counted in `by_function`
+    /// too, so these add nothing to `total`.
+    pub by_foreign_function: BTreeMap<String, u64>,
 }
 
 impl HostCalls {
@@ -47,6 +51,11 @@ impl HostCalls {
     /// Calls of the host function `function`.
     pub fn of_function(&self, function: &str) -> u64 {
         self.by_function.get(function).copied().unwrap_or(0)
+    }
+
+    /// Calls of foreign function `name` through `proxy_call_foreign_function`.
+    pub fn of_foreign_function(&self, name: &str) -> u64 {
+        self.by_foreign_function.get(name).copied().unwrap_or(0)
     }
 
     /// Zeroes everything (e.g. after warm-up in a benchmark).
@@ -75,6 +84,13 @@ impl Accounting {
             Some((_, _, calls)) => *calls += 1,
             None => self.totals.outside_callbacks += 1,
         }
+    }
+
+    /// Counts one `proxy_call_foreign_function` by the function it names (already counted as a
+    /// host call).
+    pub fn foreign_call(&mut self, name: &[u8]) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        *self.totals.by_foreign_function.entry(name).or_default() += 1;
     }
 
     /// A callback starts.

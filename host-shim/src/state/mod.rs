@@ -5,6 +5,7 @@
 
 pub mod callouts;
 pub mod calls;
+pub mod foreign;
 pub mod grpc;
 pub mod logs;
 pub mod metrics;
@@ -20,6 +21,7 @@ use crate::headers::HeaderMap;
 
 use self::callouts::{Callouts, Delivery};
 use self::calls::Accounting;
+use self::foreign::ForeignFunctions;
 use self::grpc::Grpc;
 use self::logs::{LogEntry, Logs};
 use self::metrics::Metrics;
@@ -175,10 +177,15 @@ pub struct VmState {
     pub callback: Option<Callback>,
     /// The context host calls act on (`proxy_set_effective_context` changes it).
     pub effective_context: u32,
+    /// The context of the callback running now, whatever the effective context: Envoy evaluates
+    /// an expression against it.
+    pub callback_context: u32,
     /// The callout response being delivered.
     pub call_response: Option<CallResponse>,
     /// Host-call accounting.
     pub accounting: Accounting,
+    /// The foreign functions served and the CEL expressions the guest compiled.
+    pub foreign: ForeignFunctions,
 }
 
 impl VmState {
@@ -204,8 +211,10 @@ impl VmState {
             next_context_id: ROOT_CONTEXT_ID + 1,
             callback: None,
             effective_context: ROOT_CONTEXT_ID,
+            callback_context: ROOT_CONTEXT_ID,
             call_response: None,
             accounting: Accounting::default(),
+            foreign: ForeignFunctions::default(),
         }
     }
 
@@ -306,7 +315,13 @@ impl VmState {
     /// `proxy_get_property`: the effective stream's own values, then the values Envoy derives
     /// for a request, then the host's.
     pub fn property(&self, key: &[u8]) -> Option<Vec<u8>> {
-        if let Some(stream) = self.effective_stream() {
+        self.property_in(self.effective_context, key)
+    }
+
+    /// A property as context `context` sees it: its stream's own values, then the values Envoy
+    /// derives for a request, then the host's.
+    pub fn property_in(&self, context: u32, key: &[u8]) -> Option<Vec<u8>> {
+        if let Some(stream) = self.streams.get(&context) {
             if let Some(v) = stream.properties.get(key) {
                 return Some(v.to_vec());
             }
@@ -335,6 +350,21 @@ impl VmState {
             }),
             _ => None,
         }
+    }
+
+    /// `proxy_call_foreign_function`: the answer for the guest, or the status Envoy returns.
+    /// Expressions see the properties of the callback's context.
+    pub fn call_foreign_function(
+        &mut self,
+        name: &[u8],
+        arguments: &[u8],
+    ) -> Result<Vec<u8>, Status> {
+        // Taken out for the call so the evaluation can read the rest of the state.
+        let mut foreign = std::mem::take(&mut self.foreign);
+        let context = self.callback_context;
+        let answer = foreign.call(name, arguments, &|key| self.property_in(context, key));
+        self.foreign = foreign;
+        answer
     }
 
     /// `proxy_log`.

@@ -65,3 +65,19 @@ fn replay_prints_upstream_headers_as_json() {
     assert_eq!(request["host_calls"]["total"], 2);
     assert_eq!(json["exports"], serde_json::json!([]));
 }
+
+#[test]
+fn replay_no_cel_plays_a_host_without_cel_functions() {
+    let wasm = crate::common::hoptrace();
+    let logs = |extra: &[&str]| {
+        let mut args = vec!["replay", "--wasm", wasm.to_str().unwrap(), "--flush", "1"];
+        args.extend_from_slice(extra);
+        let (ok, out, err) = shim(&args);
+        assert!(ok, "{err}");
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        json["logs"].to_string()
+    };
+    let warning = "the host has no CEL expressions";
+    assert!(!logs(&[]).contains(warning));
+    assert!(logs(&["--no-cel"]).contains(warning));
+}

@@ -28,16 +28,43 @@ pub fn incoming() -> String {
     format!("00-{PARENT_TRACE_ID}-{PARENT_SPAN_ID}-01")
 }
 
+/// What Envoy knows at stream end about a request it routed upstream: with all of them present
+/// the filter's bare CEL list answers, so each sampled request costs one evaluation.
+pub const ROUTED: [(&str, &str); 5] = [
+    ("request.protocol", "HTTP/1.1"),
+    ("source.address", "10.1.2.3:51234"),
+    ("xds.cluster_name", "outbound|80||items"),
+    ("upstream.address", "10.9.9.9:8080"),
+    ("xds.route_name", "items"),
+];
+
 /// hoptrace.wasm with `config`, the collector cluster known, on an inbound listener (one SERVER
-/// span per sampled request, so span counts equal request counts).
+/// span per sampled request, so span counts equal request counts), every request routed
+/// ([`ROUTED`] set host-wide), on a host with Envoy's CEL foreign functions.
 pub fn load(config: &str) -> Host {
+    load_with(config, HostOptions::default())
+}
+
+/// [`load`] on a host without foreign functions: stream-end facts are read one property each.
+pub fn load_without_cel(config: &str) -> Host {
+    let options = HostOptions {
+        foreign_functions: false,
+        ..HostOptions::default()
+    };
+    load_with(config, options)
+}
+
+fn load_with(config: &str, options: HostOptions) -> Host {
     let options = HostOptions {
         clusters: vec![COLLECTOR.into()],
-        ..HostOptions::default()
+        ..options
     };
     let mut host = Host::load_with(common::hoptrace(), config, options)
         .unwrap_or_else(|e| panic!("hoptrace.wasm with {config}: {e}"));
     host.set_property_i64("xds.listener_direction", 1);
+    for (path, value) in ROUTED {
+        host.set_property_str(path, value);
+    }
     host
 }
 
