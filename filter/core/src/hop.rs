@@ -95,6 +95,7 @@ impl HopContext {
             flags: self.flags,
             trace_state: self.tracestate.clone().unwrap_or_default(),
             linked: self.linked,
+            kept: None,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod export;
 pub mod hop;
 pub mod host_pairs;
 pub mod ids;
+pub mod keep;
 pub mod lifecycle;
 pub mod otlp;
 pub mod pipeline;

@@ -6,12 +6,14 @@
 //! readings passed in, so the whole life of a span is testable natively.
 
 use crate::config::{Encoding, Settings, SpanKindSetting};
-use crate::export::{DropReason, ExportOutcome, ExportRequest, Exporter, MetricKind};
+use crate::export::{DropReason, ExportOutcome, ExportRequest, Exporter, MetricValues, Origin};
 use crate::hop::{Hop, HopContext, Tracer};
 use crate::ids::IdGenerator;
+use crate::keep::{Keep, KeptReason};
 use crate::otlp;
 use crate::otlp::direct::SpanWriter;
 use crate::propagation::HeaderLines;
+use crate::propagation::OtState;
 use crate::span::{
     build_spans, build_spans_into, plan_spans, resource_from, ListenerDirection, RequestFacts,
     ResponseFacts, SpanSettings,
@@ -24,6 +26,8 @@ pub struct Pipeline {
     span_settings: SpanSettings,
     /// Where protobuf spans are assembled, kept across requests so it is allocated once.
     scratch: Vec<u8>,
+    /// Which unsampled requests are kept, and the budget for them.
+    keep: Keep,
 }
 
 impl Pipeline {
@@ -45,11 +49,13 @@ impl Pipeline {
             jitter_seed,
         );
         let span_settings = SpanSettings::from_settings(&settings);
+        let keep = Keep::new(settings.keep);
         Pipeline {
             tracer: Tracer::new(settings, ids),
             exporter,
             span_settings,
             scratch: Vec::new(),
+            keep,
         }
     }
 
@@ -75,8 +81,7 @@ impl Pipeline {
         self.tracer.settings().span_kind == SpanKindSetting::Auto
     }
 
-    /// Build, encode once and enqueue the spans of a finished hop. Called for sampled hops; a later
-    /// "keep errors" rule can call it for unsampled ones too, since nothing here depends on the flag.
+    /// Build, encode once and enqueue the spans of a finished head-sampled hop.
     pub fn finish(
         &mut self,
         hop: &HopContext,
@@ -85,8 +90,68 @@ impl Pipeline {
         response: &ResponseFacts,
         now_ns: u64,
     ) -> Vec<Result<(), DropReason>> {
+        self.finish_as(hop, direction, request, response, now_ns, Origin::Sampled)
+    }
+
+    /// The keep rules: whether unsampled requests are watched to their end, and which are kept.
+    pub fn keep(&self) -> &Keep {
+        &self.keep
+    }
+
+    /// Take one kept trace from the keep budget at `now_ns`; `false` when it is spent.
+    pub fn keep_budget_allows(&mut self, now_ns: u64) -> bool {
+        self.keep.admit(now_ns)
+    }
+
+    /// Count the spans of a kept hop over the keep budget as kept and dropped (`keep_limit`),
+    /// without building them. Returns how many.
+    pub fn drop_keep_limit(
+        &mut self,
+        direction: ListenerDirection,
+        reason: KeptReason,
+        now_ns: u64,
+    ) -> usize {
+        let spans = plan_spans(self.tracer.settings().span_kind, direction).span_count();
+        self.exporter.drop_keep_limit(spans, reason, now_ns);
+        spans
+    }
+
+    /// Build, encode once and enqueue the spans of an unsampled hop kept for `reason` (see
+    /// [`crate::keep`]): no `th` in their trace state, `sampling.priority` and `hoptrace.kept`.
+    pub fn finish_kept(
+        &mut self,
+        hop: &HopContext,
+        direction: ListenerDirection,
+        request: &RequestFacts,
+        response: &ResponseFacts,
+        reason: KeptReason,
+        now_ns: u64,
+    ) -> Vec<Result<(), DropReason>> {
+        self.finish_as(
+            hop,
+            direction,
+            request,
+            response,
+            now_ns,
+            Origin::Kept(reason),
+        )
+    }
+
+    fn finish_as(
+        &mut self,
+        hop: &HopContext,
+        direction: ListenerDirection,
+        request: &RequestFacts,
+        response: &ResponseFacts,
+        now_ns: u64,
+        origin: Origin,
+    ) -> Vec<Result<(), DropReason>> {
         let plan = plan_spans(self.tracer.settings().span_kind, direction);
-        let ids = hop.span_ids(plan, self.tracer.new_span_id());
+        let mut ids = hop.span_ids(plan, self.tracer.new_span_id());
+        if let Origin::Kept(reason) = origin {
+            ids.kept = Some(reason);
+            ids.trace_state = without_threshold(&ids.trace_state);
+        }
         let settings = &self.span_settings;
         let exporter = &mut self.exporter;
         match exporter.encoding() {
@@ -94,14 +159,17 @@ impl Pipeline {
                 // Straight to bytes: no span record list, no attribute list.
                 let mut results = Vec::with_capacity(2);
                 let mut writer = SpanWriter::new(&mut self.scratch, |bytes| {
-                    results.push(exporter.enqueue(bytes, now_ns));
+                    results.push(exporter.offer(bytes, now_ns, origin));
                 });
                 build_spans_into(&ids, plan, request, response, settings, &mut writer);
                 results
             }
             Encoding::Json => build_spans(&ids, plan, request, response, settings)
                 .into_iter()
-                .map(|span| exporter.enqueue(otlp::encode_span_for(Encoding::Json, span), now_ns))
+                .map(|span| {
+                    let bytes = otlp::encode_span_for(Encoding::Json, span);
+                    exporter.offer(bytes, now_ns, origin)
+                })
                 .collect(),
         }
     }
@@ -117,8 +185,18 @@ impl Pipeline {
     /// Count the spans of a hop finished while [`Pipeline::queue_full`] as dropped (`queue_full`),
     /// without building them. Returns how many.
     pub fn drop_finished(&mut self, direction: ListenerDirection, now_ns: u64) -> usize {
+        self.drop_finished_as(direction, now_ns, Origin::Sampled)
+    }
+
+    /// [`Pipeline::drop_finished`] for spans recorded as `origin`.
+    pub fn drop_finished_as(
+        &mut self,
+        direction: ListenerDirection,
+        now_ns: u64,
+        origin: Origin,
+    ) -> usize {
         let spans = plan_spans(self.tracer.settings().span_kind, direction).span_count();
-        self.exporter.drop_queue_full(spans, now_ns);
+        self.exporter.drop_queue_full(spans, now_ns, origin);
         spans
     }
 
@@ -152,8 +230,8 @@ impl Pipeline {
         self.exporter.tokens_in_flight()
     }
 
-    /// Current metric values, exactly named (see DESIGN.md "Export").
-    pub fn metric_values(&self) -> [(&'static str, MetricKind, u64); 12] {
+    /// Current metric values, under their metric names.
+    pub fn metric_values(&self) -> MetricValues {
         self.exporter.metric_values()
     }
 
@@ -161,6 +239,26 @@ impl Pipeline {
     pub fn drain_logs(&mut self) -> Vec<String> {
         self.exporter.drain_logs()
     }
+}
+
+/// A trace state without the `th` sub-key of the `ot` member: kept spans were not
+/// probability-sampled, so they carry no adjusted count. Other members and sub-keys stay.
+fn without_threshold(trace_state: &str) -> String {
+    if !trace_state.contains("th:") {
+        return trace_state.to_owned();
+    }
+    let members = trace_state.split(',').filter_map(|member| {
+        let member = member.trim();
+        match member.strip_prefix("ot=") {
+            Some(value) => {
+                let mut ot = OtState::parse(value);
+                ot.th = None;
+                ot.format().map(|v| format!("ot={v}"))
+            }
+            None => Some(member.to_owned()),
+        }
+    });
+    members.collect::<Vec<_>>().join(",")
 }
 
 #[cfg(test)]

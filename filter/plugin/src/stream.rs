@@ -39,7 +39,7 @@ impl HoptraceStream {
 
     /// The response headers (only a recording stream reads anything).
     pub fn on_response_headers(&mut self) {
-        if !self.hop.recording() {
+        if !self.hop.active() {
             return;
         }
         if let Ok(mut guard) = self.shared.try_borrow_mut() {
@@ -51,7 +51,7 @@ impl HoptraceStream {
 
     /// The stream's end: a recording stream's spans are finished and queued.
     pub fn on_log(self) {
-        if !self.hop.recording() {
+        if !self.hop.active() {
             return;
         }
         if let Ok(mut guard) = self.shared.try_borrow_mut() {

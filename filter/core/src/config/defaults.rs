@@ -2,7 +2,7 @@
 //! is built from them, so the two can never disagree.
 
 use super::settings::{
-    AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding,
+    AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding, KeepSettings,
     PropagationSettings, Propagator, RetrySettings, SamplerSettings, Settings, SpanKindSetting,
     Threshold,
 };
@@ -48,6 +48,12 @@ pub const INITIAL_BACKOFF_MS: u64 = 1000;
 pub const MAX_BACKOFF_MS: u64 = 30_000;
 /// `retry.max_elapsed_ms`.
 pub const MAX_ELAPSED_MS: u64 = 60_000;
+/// `keep.errors`.
+pub const KEEP_ERRORS: bool = true;
+/// `keep.slower_than_ms` (0: off).
+pub const KEEP_SLOWER_THAN_MS: u64 = 0;
+/// `keep.max_per_second`.
+pub const KEEP_MAX_PER_SECOND: u64 = 100;
 
 impl Default for Settings {
     /// The configuration an empty `configuration` gives.
@@ -64,6 +70,18 @@ impl Default for Settings {
             collector: CollectorSettings::default(),
             batch: BatchSettings::default(),
             retry: RetrySettings::default(),
+            keep: KeepSettings::default(),
+        }
+    }
+}
+
+impl Default for KeepSettings {
+    /// Errors kept, slowness not, at most 100 kept traces per second per VM.
+    fn default() -> Self {
+        KeepSettings {
+            errors: KEEP_ERRORS,
+            slower_than_ms: KEEP_SLOWER_THAN_MS,
+            max_per_second: KEEP_MAX_PER_SECOND,
         }
     }
 }

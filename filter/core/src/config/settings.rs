@@ -31,6 +31,8 @@ pub struct Settings {
     pub batch: BatchSettings,
     /// Retry policy for failed exports.
     pub retry: RetrySettings,
+    /// Which unsampled requests still export this hop's spans.
+    pub keep: KeepSettings,
 }
 
 /// The OpenTelemetry sampler names (`OTEL_TRACES_SAMPLER`) plus `parentbased_ratelimited`.
@@ -191,6 +193,24 @@ pub struct BatchSettings {
     pub schedule_delay_ms: u64,
     /// Export requests in flight at once per VM (default 1).
     pub max_concurrent_exports: usize,
+}
+
+/// `keep.*`: the unsampled requests whose spans are kept anyway, because they failed or were slow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepSettings {
+    /// Keep requests that end 5xx or without a response (default true).
+    pub errors: bool,
+    /// Keep requests at least this slow, ms; 0 is off (default 0).
+    pub slower_than_ms: u64,
+    /// Kept traces per second per VM; beyond it they are counted, not exported (default 100).
+    pub max_per_second: u64,
+}
+
+impl KeepSettings {
+    /// Whether any request can be kept, so unsampled requests must be watched to their end.
+    pub fn enabled(&self) -> bool {
+        self.errors || self.slower_than_ms > 0
+    }
 }
 
 /// `retry.*`.

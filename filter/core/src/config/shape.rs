@@ -48,6 +48,9 @@ pub struct ConfigShape {
     /// `retry`.
     #[serde(deserialize_with = "object")]
     pub retry: RetryShape,
+    /// `keep`.
+    #[serde(deserialize_with = "object")]
+    pub keep: KeepShape,
 }
 
 impl Default for ConfigShape {
@@ -65,6 +68,7 @@ impl Default for ConfigShape {
             collector: CollectorShape::default(),
             batch: BatchShape::default(),
             retry: RetryShape::default(),
+            keep: KeepShape::default(),
         }
     }
 }
@@ -203,6 +207,30 @@ impl Default for RetryShape {
             initial_backoff_ms: d::INITIAL_BACKOFF_MS,
             max_backoff_ms: d::MAX_BACKOFF_MS,
             max_elapsed_ms: d::MAX_ELAPSED_MS,
+        }
+    }
+}
+
+/// `keep.*`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a JSON object")]
+pub struct KeepShape {
+    /// `keep.errors` (default true).
+    pub errors: bool,
+    /// `keep.slower_than_ms` (default 0: off).
+    #[serde(deserialize_with = "whole_number")]
+    pub slower_than_ms: u64,
+    /// `keep.max_per_second` (default 100).
+    #[serde(deserialize_with = "whole_number")]
+    pub max_per_second: u64,
+}
+
+impl Default for KeepShape {
+    fn default() -> Self {
+        KeepShape {
+            errors: d::KEEP_ERRORS,
+            slower_than_ms: d::KEEP_SLOWER_THAN_MS,
+            max_per_second: d::KEEP_MAX_PER_SECOND,
         }
     }
 }

@@ -28,6 +28,13 @@ const ERROR_CASES: &[(&str, &str, &str, &str)] = &[
     ("collector null",                r#"{"collector": null}"#,                    "collector",     "invalid type: null, expected a JSON object"),
     ("unknown key beside valid ones", r#"{"sampler": "always_on", "batch": {"max_queue_size": 10, "max_queue_sise": 1}}"#, "batch", "unknown field \"max_queue_sise\""),
     ("unknown batch key",             r#"{"batch": {"max_queue": 1}}"#,            "batch",         "unknown field \"max_queue\", expected one of \"max_queue_size\""),
+    ("unknown keep key",              r#"{"keep": {"error": true}}"#,              "keep",          "unknown field \"error\", expected one of \"errors\""),
+    ("keep not an object",            r#"{"keep": true}"#,                         "keep",          "invalid type: boolean \"true\", expected a JSON object"),
+    ("keep.errors a string",          r#"{"keep": {"errors": "yes"}}"#,            "keep.errors",   "invalid type: string \"yes\", expected a boolean"),
+    ("keep.slower_than_ms negative",  r#"{"keep": {"slower_than_ms": -5}}"#,       "keep.slower_than_ms", "invalid value: integer \"-5\", expected a non-negative whole number"),
+    ("keep.slower_than_ms fractional",r#"{"keep": {"slower_than_ms": 2.5}}"#,      "keep.slower_than_ms", "invalid value: floating point \"2.5\", expected a non-negative whole number"),
+    ("keep.max_per_second zero",      r#"{"keep": {"max_per_second": 0}}"#,        "keep.max_per_second", "must be > 0, got 0"),
+    ("keep.max_per_second too high",  r#"{"keep": {"max_per_second": 1000000}}"#,  "keep.max_per_second", "must be at most 100000"),
     ("unknown collector key",         r#"{"collector": {"cluster": "c", "url": "x"}}"#, "collector", "unknown field \"url\""),
     ("unknown propagation key",       r#"{"propagation": {"extrakt": []}}"#,       "propagation",   "unknown field \"extrakt\""),
     ("unknown attributes key",        r#"{"attributes": {"headers": {}}}"#,        "attributes",    "unknown field \"headers\""),
@@ -224,7 +231,8 @@ fn full_config_round_trips() {
             "schedule_delay_ms": 1000,
             "max_concurrent_exports": 4
         },
-        "retry": {"initial_backoff_ms": 500, "max_backoff_ms": 500, "max_elapsed_ms": 0}
+        "retry": {"initial_backoff_ms": 500, "max_backoff_ms": 500, "max_elapsed_ms": 0},
+        "keep": {"errors": false, "slower_than_ms": 250, "max_per_second": 10.0}
     }"#;
     let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
         pairs
@@ -272,6 +280,11 @@ fn full_config_round_trips() {
             initial_backoff_ms: 500,
             max_backoff_ms: 500,
             max_elapsed_ms: 0,
+        },
+        keep: KeepSettings {
+            errors: false,
+            slower_than_ms: 250,
+            max_per_second: 10,
         },
     };
     assert_eq!(parse_config(json.as_bytes()).unwrap(), want);
@@ -358,6 +371,10 @@ fn json_doc() -> impl Strategy<Value = serde_json::Value> {
         "timeout_ms",
         "encoding",
         "compression",
+        "keep",
+        "errors",
+        "slower_than_ms",
+        "max_per_second",
         "batch",
         "max_queue_size",
         "max_queue_bytes",

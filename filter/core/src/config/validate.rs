@@ -4,11 +4,13 @@
 
 use super::error::ConfigError;
 use super::settings::{
-    AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding,
+    AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding, KeepSettings,
     PropagationSettings, Propagator, RetrySettings, SamplerSettings, Settings, SpanKindSetting,
     StreamInfoReads, Threshold,
 };
-use super::shape::{AttributesShape, BatchShape, CollectorShape, ConfigShape, RetryShape};
+use super::shape::{
+    AttributesShape, BatchShape, CollectorShape, ConfigShape, KeepShape, RetryShape,
+};
 use std::collections::BTreeMap;
 
 /// Sampler names, in the order error messages list them.
@@ -70,6 +72,7 @@ impl TryFrom<ConfigShape> for Settings {
             collector: collector(c.collector)?,
             batch: batch(&c.batch)?,
             retry: retry(&c.retry)?,
+            keep: keep(&c.keep)?,
         })
     }
 }
@@ -397,5 +400,23 @@ fn retry(r: &RetryShape) -> Result<RetrySettings, ConfigError> {
         initial_backoff_ms,
         max_backoff_ms: r.max_backoff_ms,
         max_elapsed_ms: r.max_elapsed_ms,
+    })
+}
+
+/// The most kept traces per second a VM may export: beyond this "keep" is sampling everything.
+pub const MAX_KEEP_PER_SECOND: u64 = 100_000;
+
+fn keep(k: &KeepShape) -> Result<KeepSettings, ConfigError> {
+    let max_per_second = positive("keep.max_per_second", k.max_per_second)?;
+    if max_per_second > MAX_KEEP_PER_SECOND {
+        return Err(ConfigError::new(
+            "keep.max_per_second",
+            format!("must be at most {MAX_KEEP_PER_SECOND}, got {max_per_second}"),
+        ));
+    }
+    Ok(KeepSettings {
+        errors: k.errors,
+        slower_than_ms: k.slower_than_ms,
+        max_per_second,
     })
 }

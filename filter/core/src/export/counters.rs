@@ -1,8 +1,8 @@
-//! The exporter's counters and gauges, under the metric names DESIGN.md fixes.
+//! The exporter's counters and gauges, under the metric names users and dashboards rely on.
 //!
-//! Accounting identity, true at every instant:
-//! `spans_sampled = spans_exported + dropped (all reasons) + queue_spans`, where `queue_spans`
-//! includes spans waiting in the queue, in flight, and waiting for a retry.
+//! Accounting identity, true at every instant: spans recorded (`spans_sampled` plus the kept ones,
+//! `spans_kept_error + spans_kept_slow`) = `spans_exported + dropped (all reasons) + queue_spans`,
+//! where `queue_spans` includes spans waiting in the queue, in flight, and waiting for a retry.
 
 /// proxy-wasm metric type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +18,13 @@ pub enum MetricKind {
 pub struct Counters {
     /// Requests seen by the hop layer (`hoptrace.requests`).
     pub requests: u64,
-    /// Spans offered to the queue (`hoptrace.spans.sampled`).
+    /// Spans of head-sampled requests offered to the queue (`hoptrace.spans.sampled`).
     pub spans_sampled: u64,
+    /// Spans of unsampled requests kept because they failed (`hoptrace.spans.kept.error`),
+    /// including those the keep budget then dropped.
+    pub spans_kept_error: u64,
+    /// Spans of unsampled requests kept because they were slow (`hoptrace.spans.kept.slow`).
+    pub spans_kept_slow: u64,
     /// Spans the collector accepted (`hoptrace.spans.exported`).
     pub spans_exported: u64,
     /// New spans dropped because the queue was full (`hoptrace.spans.dropped.queue_full`).
@@ -30,6 +35,8 @@ pub struct Counters {
     pub dropped_export_failed: u64,
     /// Spans the collector rejected in a partial success (`hoptrace.spans.dropped.rejected`).
     pub dropped_rejected: u64,
+    /// Kept spans over `keep.max_per_second` (`hoptrace.spans.dropped.keep_limit`).
+    pub dropped_keep_limit: u64,
     /// Export calls answered with 2xx (`hoptrace.exports.ok`).
     pub exports_ok: u64,
     /// Export calls that failed and whose batch was dropped (`hoptrace.exports.failed`).
@@ -45,18 +52,33 @@ impl Counters {
             + self.dropped_too_large
             + self.dropped_export_failed
             + self.dropped_rejected
+            + self.dropped_keep_limit
+    }
+
+    /// Every span recorded: head-sampled and kept.
+    pub fn recorded(&self) -> u64 {
+        self.spans_sampled + self.spans_kept_error + self.spans_kept_slow
     }
 }
 
+/// How many metrics there are.
+pub const METRIC_COUNT: usize = 15;
+
+/// Every metric as (name, kind, value), in the order of [`METRIC_NAMES`].
+pub type MetricValues = [(&'static str, MetricKind, u64); METRIC_COUNT];
+
 /// Metric names, in the order `Exporter::metric_values` reports them.
-pub const METRIC_NAMES: [&str; 12] = [
+pub const METRIC_NAMES: [&str; METRIC_COUNT] = [
     "hoptrace.requests",
     "hoptrace.spans.sampled",
+    "hoptrace.spans.kept.error",
+    "hoptrace.spans.kept.slow",
     "hoptrace.spans.exported",
     "hoptrace.spans.dropped.queue_full",
     "hoptrace.spans.dropped.too_large",
     "hoptrace.spans.dropped.export_failed",
     "hoptrace.spans.dropped.rejected",
+    "hoptrace.spans.dropped.keep_limit",
     "hoptrace.exports.ok",
     "hoptrace.exports.failed",
     "hoptrace.exports.retried",
@@ -65,25 +87,24 @@ pub const METRIC_NAMES: [&str; 12] = [
 ];
 
 /// The metric values: counters from `c`, then the two gauges.
-pub fn metric_values(
-    c: &Counters,
-    queue_spans: u64,
-    queue_bytes: u64,
-) -> [(&'static str, MetricKind, u64); 12] {
+pub fn metric_values(c: &Counters, queue_spans: u64, queue_bytes: u64) -> MetricValues {
     use MetricKind::{Counter, Gauge};
-    let [n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11] = METRIC_NAMES;
+    let [n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11, n12, n13, n14] = METRIC_NAMES;
     [
         (n0, Counter, c.requests),
         (n1, Counter, c.spans_sampled),
-        (n2, Counter, c.spans_exported),
-        (n3, Counter, c.dropped_queue_full),
-        (n4, Counter, c.dropped_too_large),
-        (n5, Counter, c.dropped_export_failed),
-        (n6, Counter, c.dropped_rejected),
-        (n7, Counter, c.exports_ok),
-        (n8, Counter, c.exports_failed),
-        (n9, Counter, c.exports_retried),
-        (n10, Gauge, queue_spans),
-        (n11, Gauge, queue_bytes),
+        (n2, Counter, c.spans_kept_error),
+        (n3, Counter, c.spans_kept_slow),
+        (n4, Counter, c.spans_exported),
+        (n5, Counter, c.dropped_queue_full),
+        (n6, Counter, c.dropped_too_large),
+        (n7, Counter, c.dropped_export_failed),
+        (n8, Counter, c.dropped_rejected),
+        (n9, Counter, c.dropped_keep_limit),
+        (n10, Counter, c.exports_ok),
+        (n11, Counter, c.exports_failed),
+        (n12, Counter, c.exports_retried),
+        (n13, Gauge, queue_spans),
+        (n14, Gauge, queue_bytes),
     ]
 }

@@ -9,11 +9,12 @@
 //! Queue bounds count every span not yet done: queued, in flight, or waiting for a retry.
 
 use super::backoff::{jittered_ms, Jitter};
-use super::counters::{metric_values, Counters, MetricKind};
+use super::counters::{metric_values, Counters, MetricValues};
 use super::log_limit::LogLimiter;
 use super::request::{ExportOutcome, ExportRequest};
 use super::retry_after::parse_retry_after_ms;
 use crate::config::{BatchSettings, CollectorSettings, Compression, Encoding, RetrySettings};
+use crate::keep::KeptReason;
 use crate::otlp;
 use crate::span::ResourceInfo;
 use std::collections::VecDeque;
@@ -28,6 +29,15 @@ pub const MAX_SPAN_BYTES: usize = 256 * 1024;
 pub const WATCHDOG_GRACE_MS: u64 = 5_000;
 
 const NS_PER_MS: u64 = 1_000_000;
+
+/// Why a span was recorded: the head sampler chose its request, or a keep rule did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A head-sampled request (`hoptrace.spans.sampled`).
+    Sampled,
+    /// An unsampled request kept for this reason (`hoptrace.spans.kept.*`).
+    Kept(KeptReason),
+}
 
 /// Why `enqueue` refused a span (it is counted under this reason).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,12 +161,45 @@ impl Exporter {
         self.counters.requests += 1;
     }
 
-    /// Offer one encoded span. A full queue drops the new span, never an older one.
+    /// Offer one encoded span of a head-sampled request. A full queue drops the new span, never an
+    /// older one.
     pub fn enqueue(&mut self, encoded_span: Vec<u8>, now_ns: u64) -> Result<(), DropReason> {
+        self.offer(encoded_span, now_ns, Origin::Sampled)
+    }
+
+    /// Count `spans` kept spans that the keep budget refused, without building them.
+    pub fn drop_keep_limit(&mut self, spans: usize, reason: KeptReason, now_ns: u64) {
+        let count = spans as u64;
+        self.count_recorded(Origin::Kept(reason), count);
+        self.counters.dropped_keep_limit += count;
+        self.log("keep_limit", now_ns, || {
+            format!(
+                "kept spans dropped: more than keep.max_per_second {} traces",
+                reason.as_str()
+            )
+        });
+    }
+
+    fn count_recorded(&mut self, origin: Origin, n: u64) {
+        match origin {
+            Origin::Sampled => self.counters.spans_sampled += n,
+            Origin::Kept(KeptReason::Error) => self.counters.spans_kept_error += n,
+            Origin::Kept(KeptReason::Slow) => self.counters.spans_kept_slow += n,
+        }
+    }
+
+    /// Offer one encoded span recorded as `origin`. A full queue drops the new span, never an
+    /// older one.
+    pub fn offer(
+        &mut self,
+        encoded_span: Vec<u8>,
+        now_ns: u64,
+        origin: Origin,
+    ) -> Result<(), DropReason> {
         let len = encoded_span.len();
         let max_bytes = self.batch.max_queue_bytes;
         if len > max_bytes || len > MAX_SPAN_BYTES {
-            self.counters.spans_sampled += 1;
+            self.count_recorded(origin, 1);
             self.counters.dropped_too_large += 1;
             let limit = max_bytes.min(MAX_SPAN_BYTES);
             self.log("too_large", now_ns, || {
@@ -165,10 +208,10 @@ impl Exporter {
             return Err(DropReason::TooLarge);
         }
         if self.queue_full() || self.queue_bytes() + len > max_bytes {
-            self.drop_queue_full(1, now_ns);
+            self.drop_queue_full(1, now_ns, origin);
             return Err(DropReason::QueueFull);
         }
-        self.counters.spans_sampled += 1;
+        self.count_recorded(origin, 1);
         self.queued_bytes += len;
         self.queue.push_back(Queued {
             bytes: encoded_span,
@@ -186,9 +229,9 @@ impl Exporter {
     /// caller saw [`Exporter::queue_full`] and skipped building them.
     #[cold]
     #[inline(never)]
-    pub fn drop_queue_full(&mut self, spans: usize, now_ns: u64) {
+    pub fn drop_queue_full(&mut self, spans: usize, now_ns: u64, origin: Origin) {
         let count = spans as u64;
-        self.counters.spans_sampled += count;
+        self.count_recorded(origin, count);
         self.counters.dropped_queue_full += count;
         let (held, bytes) = (self.queue_spans(), self.queue_bytes());
         self.log("queue_full", now_ns, || {
@@ -338,7 +381,7 @@ impl Exporter {
     }
 
     /// Every metric under its DESIGN.md name, counters then gauges.
-    pub fn metric_values(&self) -> [(&'static str, MetricKind, u64); 12] {
+    pub fn metric_values(&self) -> MetricValues {
         metric_values(
             &self.counters,
             self.queue_spans() as u64,

@@ -7,6 +7,7 @@
 use super::ablation;
 use super::reads::{HostReads, Read};
 use super::vm::Vm;
+use crate::export::Origin;
 use crate::hop::{HeaderEdits, HopContext};
 use crate::host_pairs;
 use crate::propagation::HeaderLines;
@@ -20,16 +21,35 @@ struct Recording {
     response: ResponseFacts,
 }
 
-/// Per-request state: nothing at all for an unsampled request.
+/// What an unsampled request carries to its end while `keep` is on: enough to tell a failed or
+/// slow ending, nothing that costs a read of its own.
+#[derive(Debug)]
+struct Watch {
+    hop: HopContext,
+    /// When the request was handed on towards the router (the CLIENT span would start here).
+    upstream_start_unix_nano: u64,
+    first_upstream_byte_unix_nano: Option<u64>,
+    /// `:status` of the response; 0 while none came.
+    status_code: u16,
+}
+
+/// Per-request state: a sampled request records; with `keep` on an unsampled one is watched;
+/// otherwise nothing at all.
 #[derive(Debug, Default)]
 pub struct HopStream {
     recording: Option<Box<Recording>>,
+    watch: Option<Watch>,
 }
 
 impl HopStream {
     /// Whether this stream records spans.
     pub fn recording(&self) -> bool {
         self.recording.is_some()
+    }
+
+    /// Whether a later phase has work: the stream records, or is watched for a failed or slow end.
+    pub fn active(&self) -> bool {
+        self.recording.is_some() || self.watch.is_some()
     }
 }
 
@@ -82,6 +102,13 @@ impl Vm {
                 request,
                 response,
             }));
+        } else if self.pipeline.keep().enabled() {
+            stream.watch = Some(Watch {
+                hop: hop.context,
+                upstream_start_unix_nano: host.now_ns(),
+                first_upstream_byte_unix_nano: None,
+                status_code: 0,
+            });
         }
         hop.edits
     }
@@ -90,6 +117,11 @@ impl Vm {
     /// when `attributes.stream_info` decides on it (`:status`), and the configured response headers
     /// (the header map, only when some are configured). Nothing for an unsampled stream.
     pub fn response_headers(&mut self, stream: &mut HopStream, host: &mut impl HostReads) {
+        if let Some(watch) = stream.watch.as_mut() {
+            watch.first_upstream_byte_unix_nano = Some(host.now_ns());
+            watch.status_code = response_status(host);
+            return;
+        }
         let Some(rec) = stream.recording.as_mut() else {
             return;
         };
@@ -97,9 +129,7 @@ impl Vm {
         let attributes = &self.pipeline.settings().attributes;
         if attributes.stream_info.status_from_response_headers() || ablation::STATUS_FROM_HEADER {
             // Whether the stream reads Envoy's stream info at its end depends on this status.
-            rec.response.status_code = host
-                .read(Read::ResponseHeader(":status"))
-                .map_or(0, |v| status_from_header(&v));
+            rec.response.status_code = response_status(host);
         }
         let wanted = &attributes.response_headers;
         if !wanted.is_empty() {
@@ -119,6 +149,10 @@ impl Vm {
     /// collector that is down does not make requests dearer. Otherwise Envoy's stream info is read
     /// when `attributes.stream_info` asks for it (see [`super::StreamEndReader`]).
     pub fn stream_end(&mut self, stream: HopStream, host: &mut impl HostReads) {
+        if let Some(watch) = stream.watch {
+            self.watched_end(watch, host);
+            return;
+        }
         let Some(mut rec) = stream.recording else {
             return;
         };
@@ -151,6 +185,53 @@ impl Vm {
         };
         self.pipeline.finish(hop, direction, request, response, now);
     }
+}
+
+impl Vm {
+    /// The end of a watched (unsampled) stream: nothing more unless it failed or was slow; then,
+    /// within the keep budget, its spans are built as a sampled request's would be, from the
+    /// request headers (still readable at stream end) and Envoy's stream info.
+    fn watched_end(&mut self, watch: Watch, host: &mut impl HostReads) {
+        let now = host.now_ns();
+        let duration = now.saturating_sub(watch.upstream_start_unix_nano);
+        let Some(reason) = self.pipeline.keep().reason(watch.status_code, duration) else {
+            return;
+        };
+        let origin = Origin::Kept(reason);
+        if self.pipeline.queue_full() {
+            let direction = self.stream_end.direction_only(host);
+            self.pipeline.drop_finished_as(direction, now, origin);
+            return;
+        }
+        // Over the budget, spans are only counted; the direction says how many (span_kind auto).
+        if !self.pipeline.keep_budget_allows(now) {
+            let direction = self.stream_end.direction_only(host);
+            self.pipeline.drop_keep_limit(direction, reason, now);
+            return;
+        }
+        let map = request_header_map(host);
+        let lines = host_pairs::decode(&map);
+        let wanted = &self.pipeline.settings().attributes.request_headers;
+        let mut request = RequestFacts::from_headers(&HeaderLines::new(&lines), wanted);
+        let mut response = ResponseFacts {
+            status_code: watch.status_code,
+            upstream_start_unix_nano: Some(watch.upstream_start_unix_nano),
+            first_upstream_byte_unix_nano: watch.first_upstream_byte_unix_nano,
+            end_unix_nano: now,
+            ..ResponseFacts::default()
+        };
+        let direction = self
+            .stream_end
+            .read(host, &mut request, &mut response, &mut self.logs);
+        self.pipeline
+            .finish_kept(&watch.hop, direction, &request, &response, reason, now);
+    }
+}
+
+/// The response's status from its `:status` header; 0 when absent or malformed.
+fn response_status(host: &mut impl HostReads) -> u16 {
+    host.read(Read::ResponseHeader(":status"))
+        .map_or(0, |v| status_from_header(&v))
 }
 
 fn request_header_map(host: &mut impl HostReads) -> Vec<u8> {

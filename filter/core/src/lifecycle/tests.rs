@@ -197,7 +197,10 @@ fn request(vm: &mut Vm, host: &mut ScriptedHost) -> [Vec<String>; 3] {
     [at_request, at_response, host.take_reads()]
 }
 
-const OFF: &str = r#"{"sampler":"always_off"}"#;
+/// Unsampled, nothing kept: what an unsampled request cost before `keep` existed.
+const OFF: &str = r#"{"sampler":"always_off","keep":{"errors":false}}"#;
+/// Unsampled with the default `keep` (errors kept).
+const KEEP: &str = r#"{"sampler":"always_off"}"#;
 const ON: &str = r#"{"sampler":"always_on"}"#;
 
 /// (case, config, request headers, reads at the request headers)
@@ -221,7 +224,9 @@ const REQUEST_HEADER_READS: &[RequestHeaderCase] = &[
     ("a sampled parent: one map read serves the decision and the span",
         r#"{}"#, &[("traceparent", TRACEPARENT)], &["request traceparent", "request map", "clock"]),
     ("b3 extraction cannot use the shortcut",
-        r#"{"sampler":"always_off","propagation":{"extract":["tracecontext","b3"]}}"#, &[], &["request map"]),
+        r#"{"sampler":"always_off","keep":{"errors":false},"propagation":{"extract":["tracecontext","b3"]}}"#, &[], &["request map"]),
+    ("keep on, unsampled: the decision's reads, then the start time",
+        KEEP, &[], &["request traceparent", "request tracestate", "clock"]),
 ];
 
 #[test]
@@ -262,7 +267,7 @@ fn a_mesh_of_contexts_switches_to_the_map_first_and_back() {
 
 #[test]
 fn the_edits_rewrite_the_context_whatever_the_reads() {
-    let mut host = ScriptedHost::new(OFF).with_header("tracestate", "a=b");
+    let mut host = ScriptedHost::new(KEEP).with_header("tracestate", "a=b");
     let mut vm = vm(&mut host);
     let mut stream = HopStream::default();
     let edits = vm.request_headers(&mut stream, &mut host);
@@ -274,6 +279,7 @@ fn the_edits_rewrite_the_context_whatever_the_reads() {
 #[rustfmt::skip]
 const RESPONSE_HEADER_READS: &[(&str, &str, &[&str])] = &[
     ("unsampled: nothing",                      OFF, &[]),
+    ("keep on, unsampled: the first byte and the status", KEEP, &["clock", "response :status"]),
     ("sampled: the first byte's time",          ON,  &["clock"]),
     ("on_error: and :status, to decide the end",
         r#"{"sampler":"always_on","attributes":{"stream_info":"on_error"}}"#, &["clock", "response :status"]),
@@ -315,6 +321,7 @@ type StreamEndCase = (
 #[rustfmt::skip]
 const STREAM_END_READS: &[StreamEndCase] = &[
     ("unsampled: nothing",                          OFF, true, 200, None, &[]),
+    ("keep on, unsampled 200: the clock, nothing built", KEEP, true, 200, None, &["clock"]),
     ("sampled 200: one bare list",                  r#"{"sampler":"always_on","span_kind":"server"}"#, true, 200, None, &["clock", "evaluate bare"]),
     ("503: the list, then code_details",            r#"{"sampler":"always_on","span_kind":"server"}"#, true, 503, None, &["clock", "evaluate bare", "property response.code_details"]),
     ("no response: code_details too",               r#"{"sampler":"always_on","span_kind":"server"}"#, true, 0, None, &["clock", "evaluate bare", "property response.code_details"]),
@@ -353,7 +360,7 @@ fn stream_end_reads() {
     for (case, config, cel, status, absent, want) in STREAM_END_READS {
         let (at_end, vm, _) = stream_end_case(config, *cel, *status, *absent);
         assert_eq!(at_end, *want, "{case}");
-        let sampled = !want.is_empty();
+        let sampled = config.contains("always_on");
         assert_eq!(
             metric(&vm, "hoptrace.spans.sampled") > 0,
             sampled,
@@ -521,4 +528,183 @@ fn a_refused_dispatch_is_retried_later() {
     vm.dispatched(export.id, None, host.clock);
     assert_eq!(metric(&vm, "hoptrace.exports.retried"), 1);
     assert_eq!(metric(&vm, "hoptrace.queue.spans"), 2, "kept for the retry");
+}
+
+/// A gateway with the default keep rules (errors kept) at a ratio that samples nothing; JSON so
+/// the spans can be read back.
+const KEEP_JSON: &str = r#"{"sampler":"always_off","collector":{"encoding":"json"},
+    "batch":{"max_export_batch_size":2,"schedule_delay_ms":1}}"#;
+
+fn exported_json(vm: &mut Vm, host: &ScriptedHost) -> Vec<serde_json::Value> {
+    vm.tick(host.clock + 1_000_000_000)
+        .exports
+        .iter()
+        .flat_map(|e| {
+            let doc: serde_json::Value = serde_json::from_slice(&e.body).unwrap();
+            doc["resourceSpans"][0]["scopeSpans"][0]["spans"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .collect()
+}
+
+fn attribute<'a>(span: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    span["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == key)
+        .map(|a| &a["value"])
+}
+
+#[test]
+fn an_unsampled_503_keeps_this_hops_spans_with_full_attributes() {
+    let mut host = ScriptedHost::new(KEEP_JSON).with_header("traceparent", TRACEPARENT_UNSAMPLED);
+    host.response = vec![(":status".into(), "503".into())];
+    host.properties = stream_properties(503);
+    let mut vm = vm(&mut host);
+    let mut stream = HopStream::default();
+    let edits = vm.request_headers(&mut stream, &mut host);
+    vm.response_headers(&mut stream, &mut host);
+    host.take_reads();
+    vm.stream_end(stream, &mut host);
+    assert_eq!(
+        host.take_reads(),
+        [
+            "clock",
+            "request map",
+            "evaluate bare",
+            "property response.code_details"
+        ]
+    );
+    assert_eq!(metric(&vm, "hoptrace.spans.kept.error"), 2);
+    assert_eq!(metric(&vm, "hoptrace.spans.sampled"), 0);
+
+    let spans = exported_json(&mut vm, &host);
+    assert_eq!(spans.len(), 2, "SERVER and CLIENT on a gateway");
+    let upstream_parent = &edits.traceparent.as_str()[36..52];
+    let client = spans.iter().find(|s| s["kind"] == 3).unwrap();
+    let server = spans.iter().find(|s| s["kind"] == 2).unwrap();
+    assert_eq!(
+        client["spanId"], upstream_parent,
+        "the id sent upstream is the kept CLIENT span"
+    );
+    assert_eq!(client["parentSpanId"], server["spanId"]);
+    assert_eq!(
+        server["parentSpanId"], "b7ad6b7169203331",
+        "parented on the caller"
+    );
+    assert_eq!(server["traceId"], "0af7651916cd43dd8448eb211c80319c");
+    for span in [client, server] {
+        assert_eq!(
+            attribute(span, "sampling.priority").unwrap()["intValue"],
+            "1"
+        );
+        assert_eq!(
+            attribute(span, "hoptrace.kept").unwrap()["stringValue"],
+            "error"
+        );
+        assert_eq!(
+            attribute(span, "http.response.status_code").unwrap()["intValue"],
+            "503"
+        );
+        assert!(
+            attribute(span, "envoy.route.name").is_some(),
+            "full attributes"
+        );
+        assert_eq!(
+            span["flags"].as_u64().unwrap() & 1,
+            0,
+            "the sampled bit as decided"
+        );
+    }
+}
+
+#[test]
+fn a_reset_before_any_response_is_kept_as_an_error() {
+    let mut host = ScriptedHost::new(KEEP_JSON);
+    host.properties = stream_properties(0);
+    let mut vm = vm(&mut host);
+    let mut stream = HopStream::default();
+    vm.request_headers(&mut stream, &mut host);
+    vm.stream_end(stream, &mut host);
+    assert_eq!(metric(&vm, "hoptrace.spans.kept.error"), 2);
+    let spans = exported_json(&mut vm, &host);
+    assert!(spans.iter().all(|s| attribute(s, "error.type").is_some()));
+}
+
+#[test]
+fn a_slow_request_is_kept_when_slowness_is_on() {
+    let config = r#"{"sampler":"always_off","keep":{"slower_than_ms":100},"collector":{"encoding":"json"},
+        "batch":{"max_export_batch_size":1}}"#;
+    for (case, delay_ms, kept) in [("fast", 5, 0), ("slow", 150, 2)] {
+        let mut host = ScriptedHost::new(config);
+        let mut vm = vm(&mut host);
+        let mut stream = HopStream::default();
+        vm.request_headers(&mut stream, &mut host);
+        vm.response_headers(&mut stream, &mut host);
+        host.clock += delay_ms * 1_000_000;
+        vm.stream_end(stream, &mut host);
+        assert_eq!(metric(&vm, "hoptrace.spans.kept.slow"), kept, "{case}");
+        if kept > 0 {
+            let spans = exported_json(&mut vm, &host);
+            assert_eq!(
+                attribute(&spans[0], "hoptrace.kept").unwrap()["stringValue"],
+                "slow"
+            );
+        }
+    }
+}
+
+#[test]
+fn kept_spans_carry_no_threshold() {
+    let mut host = ScriptedHost::new(KEEP_JSON)
+        .with_header("traceparent", TRACEPARENT_UNSAMPLED)
+        .with_header("tracestate", "ot=th:8;rv:00000000000001,vendor=x");
+    host.response = vec![(":status".into(), "500".into())];
+    let mut vm = vm(&mut host);
+    request(&mut vm, &mut host);
+    let spans = exported_json(&mut vm, &host);
+    for span in &spans {
+        let state = span["traceState"].as_str().unwrap_or("");
+        assert!(!state.contains("th:"), "{state}");
+        assert!(
+            state.contains("rv:00000000000001") && state.contains("vendor=x"),
+            "{state}"
+        );
+    }
+}
+
+#[test]
+fn a_storm_of_503s_is_capped_by_the_keep_budget_and_every_span_counted() {
+    let config = r#"{"sampler":"always_off","span_kind":"server","keep":{"max_per_second":3}}"#;
+    let mut host = ScriptedHost::new(config);
+    host.response = vec![(":status".into(), "503".into())];
+    let mut vm = vm(&mut host);
+    for _ in 0..20 {
+        request(&mut vm, &mut host);
+    }
+    assert_eq!(metric(&vm, "hoptrace.spans.kept.error"), 20);
+    assert_eq!(metric(&vm, "hoptrace.spans.dropped.keep_limit"), 17);
+    assert_eq!(metric(&vm, "hoptrace.queue.spans"), 3);
+    let [.., at_end] = request(&mut vm, &mut host);
+    assert_eq!(
+        at_end,
+        ["clock"],
+        "over the budget nothing is read (explicit span kind)"
+    );
+}
+
+#[test]
+fn a_kept_request_that_ends_well_builds_nothing_and_keep_off_watches_nothing() {
+    let mut host = ScriptedHost::new(KEEP);
+    let mut vm = vm(&mut host);
+    let mut stream = HopStream::default();
+    vm.request_headers(&mut stream, &mut host);
+    assert!(stream.active() && !stream.recording());
+    let mut host = ScriptedHost::new(OFF);
+    let mut off = self::vm(&mut host);
+    let mut stream = HopStream::default();
+    off.request_headers(&mut stream, &mut host);
+    assert!(!stream.active());
 }

@@ -8,7 +8,7 @@
 use super::reads::{HostReads, Read};
 use super::stream_end_reader::StreamEndReader;
 use crate::config::{parse_config, ConfigError};
-use crate::export::{ExportOutcome, ExportRequest, MetricKind};
+use crate::export::{ExportOutcome, ExportRequest, MetricValues};
 use crate::pipeline::Pipeline;
 use crate::propagation::HeaderReadPlan;
 
@@ -38,7 +38,7 @@ pub struct TickWork {
     /// Export callouts to dispatch now; report each with [`Vm::dispatched`].
     pub exports: Vec<ExportRequest>,
     /// Current metric values (name, kind, value), in the same order every tick.
-    pub metrics: [(&'static str, MetricKind, u64); 12],
+    pub metrics: MetricValues,
     /// Log lines to write, oldest first.
     pub logs: Vec<String>,
 }

@@ -404,6 +404,7 @@ mod tests {
                     span_id: SpanId([8; 8]),
                     flags: TraceFlags(1),
                 }),
+                kept: None,
             };
             let req = RequestFacts {
                 method: texts[0].clone(),

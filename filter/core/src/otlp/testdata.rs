@@ -22,6 +22,7 @@ pub fn spans() -> Vec<SpanRecord<'static>> {
             span_id: SpanId::from_hex(b"b7ad6b7169203331").unwrap(),
             flags: TraceFlags(0x01),
         }),
+        kept: None,
     };
     let req = RequestFacts {
         method: "POST".into(),

@@ -1,12 +1,12 @@
 //! Turn one finished request into its SERVER and/or CLIENT span records.
 //!
-//! Rules (DESIGN.md "Spans"): stable HTTP semantic-convention attributes; name `{method} {route}`;
+//! Rules: stable HTTP semantic-convention attributes; name `{method} {route}`;
 //! status Error for 5xx, for 4xx on CLIENT spans only, and for resets/timeouts (named by the Envoy
 //! response flag in `error.type`); SERVER from request start to stream end, CLIENT from the hand-over to
 //! the router to stream end with an event at the first response byte.
 //!
-//! `build_spans` ignores the sampled flag on purpose: whether a request's spans are kept is the hop
-//! layer's decision (today: sampled; planned: also unsampled requests that end in error or are slow).
+//! `build_spans` ignores the sampled flag on purpose: whether a request's spans are built is the
+//! lifecycle's decision (sampled, or kept because it failed or was slow).
 
 use super::envoy_flags;
 use super::facts::{RequestFacts, ResponseFacts};
@@ -18,6 +18,7 @@ use super::semconv as sc;
 use super::sink::{RecordSink, SpanSink};
 use crate::config::Settings;
 use crate::ids::{SpanId, TraceFlags, TraceId};
+use crate::keep::KeptReason;
 use std::borrow::Cow;
 
 /// The span-related part of the settings, kept by the root context and shared by every request.
@@ -81,6 +82,8 @@ pub struct SpanContextIds {
     pub trace_state: String,
     /// An untrusted incoming context to link to.
     pub linked: Option<LinkedContext>,
+    /// Why an unsampled hop's spans were kept (see [`crate::keep`]); `None` when head-sampled.
+    pub kept: Option<KeptReason>,
 }
 
 impl SpanContextIds {
@@ -157,6 +160,7 @@ pub fn build_spans_into<'a, S: SpanSink<'a>>(
             status,
         });
         common.server_attributes(plan, error_type, sink);
+        kept_attributes(ctx.kept, sink);
         sink.end();
     }
     if plan.has_client() {
@@ -200,7 +204,17 @@ pub fn build_spans_into<'a, S: SpanSink<'a>>(
             status,
         });
         common.client_attributes(error_type, sink);
+        kept_attributes(ctx.kept, sink);
         sink.end();
+    }
+}
+
+/// A kept span says how it was chosen: `sampling.priority = 1`, so that downstream probabilistic
+/// samplers keep it, and `hoptrace.kept` with the reason.
+fn kept_attributes<'a, S: SpanSink<'a>>(kept: Option<KeptReason>, sink: &mut S) {
+    if let Some(reason) = kept {
+        sink.int(sc::SAMPLING_PRIORITY, 1);
+        sink.str(sc::HOPTRACE_KEPT, reason.as_str().into());
     }
 }
 

@@ -43,6 +43,10 @@ pub const ENVOY_UPSTREAM_CLUSTER: &str = "envoy.upstream.cluster";
 pub const ENVOY_UPSTREAM_ADDRESS: &str = "envoy.upstream.address";
 /// Envoy route name (`xds.route_name`); not `http.route`, which must be a path template.
 pub const ENVOY_ROUTE_NAME: &str = "envoy.route.name";
+/// `sampling.priority`: 1 on kept spans, so downstream probabilistic samplers keep them.
+pub const SAMPLING_PRIORITY: &str = "sampling.priority";
+/// `hoptrace.kept`: why an unsampled request's span was kept (`error`, `slow`).
+pub const HOPTRACE_KEPT: &str = "hoptrace.kept";
 /// Envoy `%RESPONSE_FLAGS%` codes, e.g. `UF,URX`, when any flag is set.
 pub const ENVOY_RESPONSE_FLAGS: &str = "envoy.response_flags";
 /// The CLIENT span event at the first byte of the upstream response. No semantic convention names

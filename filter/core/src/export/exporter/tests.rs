@@ -1,6 +1,7 @@
 //! Exporter behaviour with a fake clock: triggers, slots, retries, bounds, accounting.
 
 use super::*;
+use crate::export::MetricKind;
 use crate::otlp::testdata;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -53,11 +54,11 @@ fn span(len: usize) -> Vec<u8> {
     vec![0x2a; len]
 }
 
-/// sampled = exported + dropped + queued, and the bounds hold.
+/// recorded = exported + dropped + queued, and the bounds hold.
 fn check(e: &Exporter) {
     let c = e.counters();
     assert_eq!(
-        c.spans_sampled,
+        c.recorded(),
         c.spans_exported + c.dropped() + e.queue_spans() as u64,
         "accounting identity: {c:?}, queued {}",
         e.queue_spans()
@@ -589,11 +590,14 @@ fn metrics_use_the_design_names() {
         [
             "hoptrace.requests",
             "hoptrace.spans.sampled",
+            "hoptrace.spans.kept.error",
+            "hoptrace.spans.kept.slow",
             "hoptrace.spans.exported",
             "hoptrace.spans.dropped.queue_full",
             "hoptrace.spans.dropped.too_large",
             "hoptrace.spans.dropped.export_failed",
             "hoptrace.spans.dropped.rejected",
+            "hoptrace.spans.dropped.keep_limit",
             "hoptrace.exports.ok",
             "hoptrace.exports.failed",
             "hoptrace.exports.retried",
@@ -603,6 +607,23 @@ fn metrics_use_the_design_names() {
     );
     assert_eq!(m[0], ("hoptrace.requests", MetricKind::Counter, 1));
     assert_eq!(m[1].2, 2);
-    assert_eq!(m[10], ("hoptrace.queue.spans", MetricKind::Gauge, 2));
-    assert_eq!(m[11], ("hoptrace.queue.bytes", MetricKind::Gauge, 20));
+    assert_eq!(m[13], ("hoptrace.queue.spans", MetricKind::Gauge, 2));
+    assert_eq!(m[14], ("hoptrace.queue.bytes", MetricKind::Gauge, 20));
+}
+
+#[test]
+fn kept_spans_count_as_recorded_by_their_reason() {
+    let mut e = exporter(batch(), retry());
+    e.offer(span(10), T0, Origin::Kept(KeptReason::Error))
+        .unwrap();
+    e.offer(span(10), T0, Origin::Kept(KeptReason::Slow))
+        .unwrap();
+    e.drop_keep_limit(2, KeptReason::Error, T0);
+    let c = e.counters();
+    assert_eq!(
+        (c.spans_sampled, c.spans_kept_error, c.spans_kept_slow),
+        (0, 3, 1)
+    );
+    assert_eq!(c.dropped_keep_limit, 2);
+    check(&e);
 }

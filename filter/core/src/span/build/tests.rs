@@ -18,6 +18,7 @@ fn ids() -> SpanContextIds {
         flags: TraceFlags(0x03),
         trace_state: "ot=th:0,vendor=x".into(),
         linked: None,
+        kept: None,
     }
 }
 

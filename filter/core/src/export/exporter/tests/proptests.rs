@@ -131,6 +131,6 @@ proptest! {
         prop_assert_eq!(e.queue_spans(), 0);
         prop_assert_eq!(e.queue_bytes(), 0);
         let c = e.counters();
-        prop_assert_eq!(c.spans_sampled, c.spans_exported + c.dropped());
+        prop_assert_eq!(c.recorded(), c.spans_exported + c.dropped());
     }
 }
