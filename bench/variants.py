@@ -140,6 +140,17 @@ EXTRA_VARIANTS = [
         wasm=("floor_rewrite_trimmed.wasm",),
         root_id="floor_rewrite",
     ),
+    # hoptrace1 as it was before `keep` existed: what watching unsampled requests to their end costs.
+    Variant(
+        "hoptrace1_nokeep",
+        "hoptrace traceidratio 0.01, keep off",
+        "tracer",
+        wasm=HOPTRACE_WASM,
+        exports=True,
+        plugin_config={"sampler": "traceidratio", "sampler_arg": 0.01, "keep": {"errors": False},
+                       **HOPTRACE_COMMON},
+        root_id="hoptrace",
+    ),
 ]
 
 BY_NAME = {v.name: v for v in VARIANTS + EXTRA_VARIANTS}

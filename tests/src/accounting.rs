@@ -1,6 +1,6 @@
 //! hoptrace's span accounting as Envoy's `/stats` shows it (`wasmcustom.hoptrace.*`, summed over every
-//! VM): the identity DESIGN.md promises is `spans.sampled = spans.exported + Σ spans.dropped.* +
-//! queue.spans`, at every moment, not just at the end.
+//! VM): spans recorded (`spans.sampled + spans.kept.error + spans.kept.slow`) `= spans.exported +
+//! Σ spans.dropped.* + queue.spans`, at every moment, not just at the end.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -16,6 +16,10 @@ pub struct Accounting {
     pub requests: u64,
     /// `hoptrace.spans.sampled`.
     pub sampled: u64,
+    /// `hoptrace.spans.kept.error`.
+    pub kept_error: u64,
+    /// `hoptrace.spans.kept.slow`.
+    pub kept_slow: u64,
     /// `hoptrace.spans.exported`.
     pub exported: u64,
     /// `hoptrace.spans.dropped.<reason>`, by reason.
@@ -39,6 +43,8 @@ impl Accounting {
         Accounting {
             requests: get("requests"),
             sampled: get("spans.sampled"),
+            kept_error: get("spans.kept.error"),
+            kept_slow: get("spans.kept.slow"),
             exported: get("spans.exported"),
             dropped: under("spans.dropped."),
             queued: get("queue.spans"),
@@ -61,9 +67,14 @@ impl Accounting {
         self.dropped.get(reason).copied().unwrap_or(0)
     }
 
-    /// Whether sampled = exported + dropped + queued.
+    /// Spans recorded: head-sampled and kept.
+    pub fn recorded(&self) -> u64 {
+        self.sampled + self.kept_error + self.kept_slow
+    }
+
+    /// Whether recorded = exported + dropped + queued.
     pub fn balanced(&self) -> bool {
-        self.sampled == self.exported + self.dropped_total() + self.queued
+        self.recorded() == self.exported + self.dropped_total() + self.queued
     }
 
     /// Whether nothing is left to export and the identity holds.

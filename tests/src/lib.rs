@@ -7,6 +7,7 @@ pub mod accounting;
 pub mod admin;
 pub mod client;
 pub mod config;
+pub mod demo_keep;
 pub mod demo_traffic;
 pub mod envoy;
 pub mod fault_scenario;

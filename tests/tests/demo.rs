@@ -309,3 +309,16 @@ fn a_reset_at_service_b_answered_503_by_its_sidecar_marks_every_span() {
         b.summary()
     );
 }
+
+#[test]
+fn the_demos_keep_act_shows_the_failed_and_slow_traces_the_head_sampler_dropped() {
+    let mesh = hoptrace_e2e::demo_keep::start(200).unwrap();
+    let outcome = hoptrace_e2e::demo_keep::run(&mesh, &|| false, SPAN_WAIT).unwrap();
+    let report = hoptrace_e2e::demo_keep::render(&outcome, &Style::plain());
+    assert!(outcome.ok(), "{report}");
+    assert!(
+        report.contains("the head sampler dropped it; kept (error)")
+            || outcome.sent.iter().any(|s| s.sampled()),
+        "{report}"
+    );
+}

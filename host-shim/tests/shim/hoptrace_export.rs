@@ -389,7 +389,8 @@ fn cost(
 
 #[test]
 fn host_calls_per_unsampled_and_sampled_request() {
-    let mut host = load("{}");
+    // Without `keep`, as before it existed; what keeping adds is the next test.
+    let mut host = load(r#"{"keep":{"errors":false}}"#);
     // Warm up: first-use work (metric definitions on the first tick) is not per request. Traffic
     // that carries a context makes the filter read the whole map first (`HeaderReadPlan`).
     tick(&mut host, "warm-up");
@@ -445,8 +446,33 @@ fn host_calls_per_unsampled_and_sampled_request() {
 }
 
 #[test]
+fn keep_adds_the_clock_and_the_status_to_an_unsampled_request_and_nothing_else() {
+    let mut host = load("{}");
+    tick(&mut host, "warm-up");
+    let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+    for _ in 0..64 {
+        cost(&mut host, &[("traceparent", unsampled)], 200);
+    }
+    let (report, by_function) = cost(&mut host, &[("traceparent", unsampled)], 200);
+    let calls = |f: &str| by_function.get(f).copied().unwrap_or(0);
+    // The start, the first byte and the end on the clock, and :status: a request that ends well
+    // builds nothing.
+    assert_eq!(
+        report.total_host_calls(),
+        UNSAMPLED_HOST_CALLS + 4,
+        "{by_function:?}"
+    );
+    assert_eq!(calls("proxy_get_current_time_nanoseconds"), 3);
+    assert_eq!(calls("proxy_get_header_map_value"), 1);
+    assert_eq!(
+        calls("proxy_call_foreign_function") + calls("proxy_get_property"),
+        0
+    );
+}
+
+#[test]
 fn requests_without_a_context_are_decided_on_two_empty_lookups_unless_most_are_sampled() {
-    let mut host = load(r#"{"sampler":"always_off"}"#);
+    let mut host = load(r#"{"sampler":"always_off","keep":{"errors":false}}"#);
     tick(&mut host, "warm-up");
     // Edge traffic: no context, so the filter looks up traceparent and tracestate, finds neither,
     // and never asks for the map (an answer with data costs the host a call into the module).

@@ -99,11 +99,14 @@ pub fn metric(host: &Host, name: &str) -> u64 {
 pub struct Accounting {
     pub requests: u64,
     pub sampled: u64,
+    pub kept_error: u64,
+    pub kept_slow: u64,
     pub exported: u64,
     pub queue_full: u64,
     pub too_large: u64,
     pub export_failed: u64,
     pub rejected: u64,
+    pub keep_limit: u64,
     pub exports_ok: u64,
     pub exports_failed: u64,
     pub exports_retried: u64,
@@ -118,11 +121,14 @@ impl Accounting {
         Self {
             requests: m("hoptrace.requests"),
             sampled: m("hoptrace.spans.sampled"),
+            kept_error: m("hoptrace.spans.kept.error"),
+            kept_slow: m("hoptrace.spans.kept.slow"),
             exported: m("hoptrace.spans.exported"),
             queue_full: m("hoptrace.spans.dropped.queue_full"),
             too_large: m("hoptrace.spans.dropped.too_large"),
             export_failed: m("hoptrace.spans.dropped.export_failed"),
             rejected: m("hoptrace.spans.dropped.rejected"),
+            keep_limit: m("hoptrace.spans.dropped.keep_limit"),
             exports_ok: m("hoptrace.exports.ok"),
             exports_failed: m("hoptrace.exports.failed"),
             exports_retried: m("hoptrace.exports.retried"),
@@ -133,15 +139,20 @@ impl Accounting {
 
     /// All dropped spans.
     pub fn dropped(&self) -> u64 {
-        self.queue_full + self.too_large + self.export_failed + self.rejected
+        self.queue_full + self.too_large + self.export_failed + self.rejected + self.keep_limit
     }
 
-    /// Reads the metrics and checks that every sampled span is accounted for:
-    /// sampled = exported + dropped (every reason) + still queued.
+    /// Spans recorded: head-sampled and kept.
+    pub fn recorded(&self) -> u64 {
+        self.sampled + self.kept_error + self.kept_slow
+    }
+
+    /// Reads the metrics and checks that every recorded span is accounted for:
+    /// recorded = exported + dropped (every reason) + still queued.
     pub fn check(host: &Host, step: &str) -> Self {
         let a = Self::read(host);
         assert_eq!(
-            a.sampled,
+            a.recorded(),
             a.exported + a.dropped() + a.queue_spans,
             "{step}: every span accounted for: {a:?}"
         );

@@ -24,6 +24,7 @@ mod headers;
 mod hoptrace_cases;
 mod hoptrace_cel;
 mod hoptrace_export;
+mod hoptrace_keep;
 mod hoptrace_resilience;
 mod hoptrace_support;
 mod lifecycle;

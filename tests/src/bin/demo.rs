@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use hoptrace_e2e::demo_keep;
 use hoptrace_e2e::demo_traffic::{self, Outcome};
 use hoptrace_e2e::mesh::{Mesh, MeshPlugins};
 use hoptrace_e2e::otlp::of_trace;
@@ -94,13 +95,22 @@ fn run() -> Result<ExitCode> {
         outcome.spans.len(),
         file.display()
     );
+
+    // The second act: the same traffic at 1 % with keep on, in a mesh of its own.
+    let keep_mesh = demo_keep::start(SCHEDULE_DELAY_MS)?;
+    let kept = demo_keep::run(&keep_mesh, &stopped, demo_traffic::SPAN_WAIT)?;
+    drop(keep_mesh);
+    if stopped() {
+        return Ok(interrupted());
+    }
+    print!("{}", demo_keep::render(&kept, &style));
     println!("done in {:.1} s", started.elapsed().as_secs_f64());
 
     if keep {
         keep_up(&mesh, &outcome, &style)?;
     }
     drop(mesh);
-    Ok(if outcome.ok() {
+    Ok(if outcome.ok() && kept.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
