@@ -7,6 +7,7 @@ pub mod config;
 pub mod export;
 pub mod hop;
 pub mod ids;
+pub mod memory;
 pub mod otlp;
 pub mod pipeline;
 pub mod propagation;

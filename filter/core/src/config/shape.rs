@@ -48,6 +48,9 @@ pub struct ConfigShape {
     /// `retry`.
     #[serde(deserialize_with = "object")]
     pub retry: RetryShape,
+    /// `limits`.
+    #[serde(deserialize_with = "object")]
+    pub limits: LimitsShape,
 }
 
 impl Default for ConfigShape {
@@ -65,6 +68,7 @@ impl Default for ConfigShape {
             collector: CollectorShape::default(),
             batch: BatchShape::default(),
             retry: RetryShape::default(),
+            limits: LimitsShape::default(),
         }
     }
 }
@@ -77,6 +81,8 @@ pub struct PropagationShape {
     pub extract: Vec<String>,
     /// `propagation.inject` (default `["tracecontext","baggage"]`).
     pub inject: Vec<String>,
+    /// `propagation.trusted_baggage` (default false).
+    pub trusted_baggage: bool,
 }
 
 impl Default for PropagationShape {
@@ -85,6 +91,7 @@ impl Default for PropagationShape {
         PropagationShape {
             extract: names.clone(),
             inject: names,
+            trusted_baggage: d::TRUSTED_BAGGAGE,
         }
     }
 }
@@ -101,6 +108,8 @@ pub struct AttributesShape {
     pub r#static: BTreeMap<String, String>,
     /// `attributes.stream_info`: `always` or `on_error` (default `always`).
     pub stream_info: String,
+    /// `attributes.allow_sensitive` (default false).
+    pub allow_sensitive: bool,
 }
 
 impl Default for AttributesShape {
@@ -110,6 +119,7 @@ impl Default for AttributesShape {
             response_headers: BTreeMap::new(),
             r#static: BTreeMap::new(),
             stream_info: d::STREAM_INFO.to_owned(),
+            allow_sensitive: d::ALLOW_SENSITIVE,
         }
     }
 }
@@ -203,6 +213,23 @@ impl Default for RetryShape {
             initial_backoff_ms: d::INITIAL_BACKOFF_MS,
             max_backoff_ms: d::MAX_BACKOFF_MS,
             max_elapsed_ms: d::MAX_ELAPSED_MS,
+        }
+    }
+}
+
+/// `limits.*` (OTel span limits).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a JSON object")]
+pub struct LimitsShape {
+    /// `limits.attribute_value_length` (default 1024).
+    #[serde(deserialize_with = "whole_number")]
+    pub attribute_value_length: u64,
+}
+
+impl Default for LimitsShape {
+    fn default() -> Self {
+        LimitsShape {
+            attribute_value_length: d::ATTRIBUTE_VALUE_LENGTH,
         }
     }
 }
