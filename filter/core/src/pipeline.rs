@@ -6,14 +6,14 @@
 //! readings passed in, so the whole life of a span is testable natively.
 
 use crate::config::{Encoding, Settings, SpanKindSetting};
-use crate::export::{DropReason, ExportOutcome, ExportRequest, Exporter, MetricKind};
+use crate::export::{DropReason, ExportOutcome, ExportRequest, Exporter, MetricKind, METRIC_COUNT};
 use crate::hop::{Hop, HopContext, Tracer};
 use crate::ids::IdGenerator;
 use crate::otlp;
 use crate::otlp::direct::SpanWriter;
 use crate::propagation::HeaderLines;
 use crate::span::{
-    build_spans, build_spans_into, plan_spans, resource_from, ListenerDirection, RequestFacts,
+    build_spans_into, plan_spans, resource_from, ListenerDirection, RecordSink, RequestFacts,
     ResponseFacts, SpanSettings,
 };
 
@@ -96,13 +96,23 @@ impl Pipeline {
                 let mut writer = SpanWriter::new(&mut self.scratch, |bytes| {
                     results.push(exporter.enqueue(bytes, now_ns));
                 });
-                build_spans_into(&ids, plan, request, response, settings, &mut writer);
+                let truncated =
+                    build_spans_into(&ids, plan, request, response, settings, &mut writer);
+                exporter.count_truncated(truncated);
                 results
             }
-            Encoding::Json => build_spans(&ids, plan, request, response, settings)
-                .into_iter()
-                .map(|span| exporter.enqueue(otlp::encode_span_for(Encoding::Json, span), now_ns))
-                .collect(),
+            Encoding::Json => {
+                let mut sink = RecordSink::default();
+                let truncated =
+                    build_spans_into(&ids, plan, request, response, settings, &mut sink);
+                exporter.count_truncated(truncated);
+                sink.spans
+                    .into_iter()
+                    .map(|span| {
+                        exporter.enqueue(otlp::encode_span_for(Encoding::Json, span), now_ns)
+                    })
+                    .collect()
+            }
         }
     }
 
@@ -133,7 +143,7 @@ impl Pipeline {
     }
 
     /// Current metric values, exactly named (see DESIGN.md "Export").
-    pub fn metric_values(&self) -> [(&'static str, MetricKind, u64); 12] {
+    pub fn metric_values(&self) -> [(&'static str, MetricKind, u64); METRIC_COUNT] {
         self.exporter.metric_values()
     }
 

@@ -91,6 +91,7 @@ const ERROR_CASES: &[(&str, &str, &str, &str)] = &[
     ("trusted_baggage not a bool",    r#"{"propagation": {"trusted_baggage": "yes"}}"#, "propagation.trusted_baggage", "invalid type: string \"yes\", expected a boolean"),
     ("attribute limit too small",     r#"{"limits": {"attribute_value_length": 8}}"#, "limits.attribute_value_length", "must be within [32, 65536] bytes, got 8"),
     ("attribute limit too large",     r#"{"limits": {"attribute_value_length": 1048576}}"#, "limits.attribute_value_length", "must be within [32, 65536] bytes, got 1048576"),
+    ("limit too large for a span",    r#"{"limits": {"attribute_value_length": 65536}}"#, "limits.attribute_value_length", "65536 bytes for each of up to 16 string attributes could make a span of"),
     ("unknown limits key",            r#"{"limits": {"attribute_count": 128}}"#,   "limits",        "unknown field \"attribute_count\""),
     ("limits not an object",          r#"{"limits": 1024}"#,                       "limits",        "invalid type: integer \"1024\", expected a JSON object"),
     ("max backoff below initial",     r#"{"retry": {"initial_backoff_ms": 2000, "max_backoff_ms": 1000}}"#, "retry.max_backoff_ms", "must be >= retry.initial_backoff_ms (2000), got 1000"),

@@ -11,6 +11,7 @@ use super::settings::{
 use super::shape::{
     AttributesShape, BatchShape, CollectorShape, ConfigShape, LimitsShape, RetryShape,
 };
+use crate::export::exporter::MAX_SPAN_BYTES;
 use crate::memory::{worst_case_bytes, VM_MEMORY_CEILING};
 use std::collections::BTreeMap;
 
@@ -73,6 +74,9 @@ impl TryFrom<ConfigShape> for Settings {
         }
         let batch = batch(&c.batch)?;
         memory_ceiling(&batch)?;
+        let attributes = attributes(c.attributes)?;
+        let limits = limits(&c.limits)?;
+        span_fits(&attributes, &limits)?;
         Ok(Settings {
             service_name: c.service_name,
             resource_attributes: c.resource_attributes,
@@ -84,12 +88,12 @@ impl TryFrom<ConfigShape> for Settings {
                 inject: propagators("propagation.inject", &c.propagation.inject)?,
                 trusted_baggage: c.propagation.trusted_baggage,
             },
-            attributes: attributes(c.attributes)?,
+            attributes,
             redact_query: c.redact_query,
             collector: collector(c.collector)?,
             batch,
             retry: retry(&c.retry)?,
-            limits: limits(&c.limits)?,
+            limits,
         })
     }
 }
@@ -296,6 +300,40 @@ fn limits(l: &LimitsShape) -> Result<LimitSettings, ConfigError> {
     Ok(LimitSettings {
         attribute_value_length: count("limits.attribute_value_length", v)?,
     })
+}
+
+/// String attributes a span carries at most besides the captured and static ones (the HTTP and
+/// Envoy facts, `error.type`, the status message), each counted with its key and framing.
+const FIXED_STRING_ATTRIBUTES: usize = 16;
+/// Key and framing bytes per attribute, a generous bound.
+const ATTRIBUTE_OVERHEAD: usize = 128;
+/// The largest `tracestate` a client can have us keep: 32 members of 256-byte keys and values.
+const MAX_TRACESTATE_BYTES: usize = 32 * (256 + 1 + 256 + 1);
+
+/// Refuse an attribute limit under which a span could outgrow the largest span the queue takes:
+/// such a span would be dropped as `too_large` because of what a client sent.
+fn span_fits(a: &AttributeSettings, l: &LimitSettings) -> Result<(), ConfigError> {
+    let values = FIXED_STRING_ATTRIBUTES + a.request_headers.len() + a.response_headers.len();
+    let statics: usize = a
+        .r#static
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + ATTRIBUTE_OVERHEAD)
+        .sum();
+    let worst = values
+        .saturating_mul(l.attribute_value_length + ATTRIBUTE_OVERHEAD)
+        .saturating_add(statics)
+        .saturating_add(MAX_TRACESTATE_BYTES + 1024);
+    if worst > MAX_SPAN_BYTES {
+        return Err(ConfigError::new(
+            "limits.attribute_value_length",
+            format!(
+                "{} bytes for each of up to {values} string attributes could make a span of \
+                 {worst} bytes, over the {MAX_SPAN_BYTES} a span may have",
+                l.attribute_value_length
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Refuse batch bounds whose worst case, with the stream table, does not fit the per-VM ceiling.

@@ -36,6 +36,9 @@ pub struct Counters {
     pub exports_failed: u64,
     /// Export calls that failed and whose batch will be retried (`hoptrace.exports.retried`).
     pub exports_retried: u64,
+    /// String attribute values cut to `limits.attribute_value_length`
+    /// (`hoptrace.attributes.truncated`).
+    pub attributes_truncated: u64,
 }
 
 impl Counters {
@@ -48,8 +51,11 @@ impl Counters {
     }
 }
 
+/// How many metrics there are.
+pub const METRIC_COUNT: usize = 13;
+
 /// Metric names, in the order `Exporter::metric_values` reports them.
-pub const METRIC_NAMES: [&str; 12] = [
+pub const METRIC_NAMES: [&str; METRIC_COUNT] = [
     "hoptrace.requests",
     "hoptrace.spans.sampled",
     "hoptrace.spans.exported",
@@ -62,16 +68,17 @@ pub const METRIC_NAMES: [&str; 12] = [
     "hoptrace.exports.retried",
     "hoptrace.queue.spans",
     "hoptrace.queue.bytes",
+    "hoptrace.attributes.truncated",
 ];
 
-/// The metric values: counters from `c`, then the two gauges.
+/// The metric values: counters from `c`, the two gauges, then the attribute counter.
 pub fn metric_values(
     c: &Counters,
     queue_spans: u64,
     queue_bytes: u64,
-) -> [(&'static str, MetricKind, u64); 12] {
+) -> [(&'static str, MetricKind, u64); METRIC_COUNT] {
     use MetricKind::{Counter, Gauge};
-    let [n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11] = METRIC_NAMES;
+    let [n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11, n12] = METRIC_NAMES;
     [
         (n0, Counter, c.requests),
         (n1, Counter, c.spans_sampled),
@@ -85,5 +92,6 @@ pub fn metric_values(
         (n9, Counter, c.exports_retried),
         (n10, Gauge, queue_spans),
         (n11, Gauge, queue_bytes),
+        (n12, Counter, c.attributes_truncated),
     ]
 }

@@ -9,7 +9,7 @@
 //! Queue bounds count every span not yet done: queued, in flight, or waiting for a retry.
 
 use super::backoff::{jittered_ms, Jitter};
-use super::counters::{metric_values, Counters, MetricKind};
+use super::counters::{metric_values, Counters, MetricKind, METRIC_COUNT};
 use super::log_limit::LogLimiter;
 use super::request::{ExportOutcome, ExportRequest};
 use super::retry_after::parse_retry_after_ms;
@@ -146,6 +146,11 @@ impl Exporter {
     /// Count one request seen by the hop layer (`hoptrace.requests`).
     pub fn count_request(&mut self) {
         self.counters.requests += 1;
+    }
+
+    /// Count string attribute values cut to the configured length.
+    pub fn count_truncated(&mut self, values: usize) {
+        self.counters.attributes_truncated += values as u64;
     }
 
     /// Offer one encoded span. A full queue drops the new span, never an older one.
@@ -292,7 +297,7 @@ impl Exporter {
     }
 
     /// Every metric under its DESIGN.md name, counters then gauges.
-    pub fn metric_values(&self) -> [(&'static str, MetricKind, u64); 12] {
+    pub fn metric_values(&self) -> [(&'static str, MetricKind, u64); METRIC_COUNT] {
         metric_values(
             &self.counters,
             self.queue_spans() as u64,

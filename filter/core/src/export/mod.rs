@@ -13,7 +13,7 @@ pub mod log_limit;
 pub mod request;
 pub mod retry_after;
 
-pub use counters::{Counters, MetricKind};
+pub use counters::{Counters, MetricKind, METRIC_COUNT};
 pub use exporter::{DropReason, Exporter};
 pub use log_limit::LogLimiter;
 pub use request::{ExportOutcome, ExportRequest};
