@@ -24,8 +24,9 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::mem::MaybeUninit;
 
-/// Streams one VM keeps at most between `proxy_on_context_create` and `proxy_on_log`.
-const MAX_STREAMS: usize = 1 << 17;
+// Streams one VM keeps at most between `proxy_on_context_create` and `proxy_on_log`: the core's
+// memory bound counts on it.
+use hoptrace_core::memory::MAX_STREAMS;
 
 /// Ticks of other roots after which a root that has not ticked itself belongs to a removed plugin.
 const STALE_ROOT_TICKS: u32 = 3000;

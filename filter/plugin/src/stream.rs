@@ -5,6 +5,7 @@ use crate::host;
 use crate::pairs;
 use crate::shared::Shared;
 use hoptrace_core::hop::HopContext;
+use hoptrace_core::memory::RecordingPermit;
 use hoptrace_core::propagation::HeaderLines;
 use hoptrace_core::span::{capture_headers, status_from_header, RequestFacts, ResponseFacts};
 
@@ -13,6 +14,8 @@ struct Recording {
     hop: HopContext,
     request: RequestFacts,
     response: ResponseFacts,
+    /// Its share of the VM's recording budget, given back when the recording goes.
+    _permit: RecordingPermit,
 }
 
 /// Per-request state: nothing at all for an unsampled request.
@@ -66,17 +69,28 @@ impl HoptraceStream {
                 None => decided_on,
             };
             let wanted = &state.pipeline.settings().attributes.request_headers;
-            let request = RequestFacts::from_headers(&HeaderLines::new(&lines), wanted);
+            let mut request = RequestFacts::from_headers(&HeaderLines::new(&lines), wanted);
             // This filter sits just before the router: now is when the upstream call begins.
-            let response = ResponseFacts {
-                upstream_start_unix_nano: Some(host::now_ns()),
-                ..ResponseFacts::default()
-            };
-            self.recording = Some(Box::new(Recording {
-                hop: hop.context,
-                request,
-                response,
-            }));
+            let now = host::now_ns();
+            match state.pipeline.admit(&hop.context, &mut request) {
+                Some(permit) => {
+                    let response = ResponseFacts {
+                        upstream_start_unix_nano: Some(now),
+                        ..ResponseFacts::default()
+                    };
+                    self.recording = Some(Box::new(Recording {
+                        hop: hop.context,
+                        request,
+                        response,
+                        _permit: permit,
+                    }));
+                }
+                None => {
+                    // The VM's recordings are at their bound: count the spans, hold nothing.
+                    let direction = state.stream_end.direction_only();
+                    state.pipeline.drop_finished(direction, now);
+                }
+            }
         }
         for (name, value) in hop.edits.sets() {
             host::set_request_header(name, value);
