@@ -189,9 +189,13 @@ impl Pipeline {
 /// other string to it too. Spans built from the result are the same as from the original.
 fn bound_request(r: &mut RequestFacts, s: &SpanSettings) {
     let limit = s.attribute_value_length;
+    // Shrunk as well as cut: a truncated string would keep its whole allocation.
     let cut = |v: &mut String| {
         let keep = truncate_at_char(v, limit).len();
-        v.truncate(keep);
+        if keep < v.len() {
+            v.truncate(keep);
+            v.shrink_to_fit();
+        }
     };
     if r.path.len() > limit {
         let (path, query) = split_path(&r.path);
@@ -225,18 +229,19 @@ fn bound_request(r: &mut RequestFacts, s: &SpanSettings) {
 /// What one sampled stream holds until its end: its recording's fixed part and every string in it.
 fn recording_bytes(hop: &HopContext, r: &RequestFacts) -> usize {
     let fixed = size_of::<HopContext>() + size_of::<RequestFacts>() + size_of::<ResponseFacts>();
-    let strings = r.method.len()
-        + r.path.len()
-        + r.scheme.len()
-        + r.authority.len()
-        + r.user_agent.len()
-        + r.protocol.len()
-        + r.client_address.len()
+    let strings = r.method.capacity()
+        + r.path.capacity()
+        + r.scheme.capacity()
+        + r.authority.capacity()
+        + r.user_agent.capacity()
+        + r.protocol.capacity()
+        + r.client_address.capacity()
         + r.captured_headers
             .iter()
-            .map(|(k, v)| k.len() + v.len() + size_of::<(String, String)>())
+            .map(|(k, v)| k.capacity() + v.capacity() + size_of::<(String, String)>())
             .sum::<usize>()
-        + hop.tracestate.as_ref().map_or(0, String::len);
+        + r.captured_headers.capacity() * size_of::<(String, String)>()
+        + hop.tracestate.as_ref().map_or(0, String::capacity);
     // The box around the recording, and allocator rounding of each string.
     fixed + strings + 16 * (8 + r.captured_headers.len())
 }
@@ -308,6 +313,10 @@ mod tests {
         let mut request = hostile();
         let permit = p.admit(&hop.context, &mut request).unwrap();
         assert!(permit.bytes() < 8 * 1024, "{}", permit.bytes());
+        assert!(
+            request.user_agent.capacity() <= 1024,
+            "cut strings give their memory back"
+        );
         assert!(
             request.path.len() <= 2 * 1024 + 1 + 9,
             "{}",

@@ -21,6 +21,7 @@ mod failures;
 mod floors;
 mod headers;
 mod hoptrace_cases;
+mod hoptrace_edge;
 mod hoptrace_export;
 mod hoptrace_resilience;
 mod hoptrace_support;
