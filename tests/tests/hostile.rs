@@ -601,12 +601,12 @@ fn an_untrusting_edge_gives_a_client_no_lever() {
     }
     assert_eq!(
         upstream_lines(&seen, "x-b3-traceid"),
-        [tp.trace_id.clone()],
+        std::slice::from_ref(&tp.trace_id),
         "steer"
     );
     assert_eq!(
         upstream_lines(&seen, "x-b3-spanid"),
-        [tp.parent_id.clone()],
+        std::slice::from_ref(&tp.parent_id),
         "steer"
     );
     assert_eq!(upstream_lines(&seen, "x-b3-sampled"), ["1"], "steer");

@@ -429,7 +429,7 @@ impl Cleanup {
                 continue;
             };
             let set_here = edits.set.iter().any(|(s, _)| *s == remove);
-            if !set_here && !edits.remove.iter().any(|r| *r == remove) {
+            if !set_here && !edits.remove.contains(&remove) {
                 edits.remove.push(remove);
             }
         }
