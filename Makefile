@@ -75,7 +75,7 @@ test: lint unit size e2e ## everything CI runs: lint, unit, size, shim and Envoy
 	$(PY) -m unittest discover -s bench
 
 FUZZ_SECS    ?= 30
-FUZZ_TARGETS := traceparent tracestate baggage b3_jaeger ot config host_pairs
+FUZZ_TARGETS := traceparent tracestate baggage b3_jaeger ot config host_pairs collector_response retry_after
 FUZZ_ROOT    ?= $(abspath target/cargo-fuzz)
 SOAK_ARGS    ?= --healthy-secs 20 --fault-secs 60
 

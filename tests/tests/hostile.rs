@@ -13,6 +13,12 @@
 //! After the barrage the VMs are the ones Envoy started (`wasm.envoy.wasm.runtime.v8.created` and
 //! `.active` unchanged, `wasm.hoptrace.vm_reload*` zero, no VM failure in the log), a plain request
 //! is still traced and exported, every span is accounted for, and the filter logged almost nothing.
+//!
+//! At an internet-facing edge (`trust_incoming: false`) a client must find no lever: its context
+//! headers of every format are removed, a query built to grow when redacted or to leak a token
+//! does neither, long headers are cut to the attribute limit, a flood of slow requests with large
+//! headers is served and counted, and configurations that would export credentials, hammer a
+//! collector or outgrow a VM are refused with the field named.
 
 #![allow(
     clippy::unwrap_used,
@@ -26,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use hoptrace_e2e::accounting::{self, Accounting};
 use hoptrace_e2e::client::send_raw;
+use hoptrace_e2e::envoy::validate_config;
 use hoptrace_e2e::otlp::of_trace;
 use hoptrace_e2e::server::ServedRequest;
 use hoptrace_e2e::traceparent::{self, TraceParent};
@@ -77,6 +84,8 @@ enum Extra {
     NoTracestate,
     /// `baggage` forwarded byte for byte.
     BaggageUntouched,
+    /// `tracestate` forwarded as this one line.
+    Tracestate(&'static str),
 }
 
 struct Case {
@@ -186,6 +195,12 @@ fn cases() -> Vec<Case> {
         with(case("tracestate of 33 members",
             vec![line("traceparent", TP), line("tracestate", &members(0, 33))], Continue(TID)),
             Extra::NoTracestate),
+        with(case("tracestate keys with '@' anywhere after the first character: kept",
+            vec![line("traceparent", TP), line("tracestate", "a@b@c=1,vendor@=2")], Continue(TID)),
+            Extra::Tracestate("a@b@c=1,vendor@=2")),
+        with(case("tracestate with a duplicated key: the sender's list kept",
+            vec![line("traceparent", TP), line("tracestate", "congo=1,rojo=2,congo=3")], Continue(TID)),
+            Extra::Tracestate("congo=1,rojo=2,congo=3")),
         with(case("baggage of 50 KiB", vec![line("traceparent", TP), line("baggage", &baggage_big)], Continue(TID)),
             Extra::BaggageUntouched),
         with(case("baggage with non-UTF-8 bytes",
@@ -316,6 +331,7 @@ fn check_forwarded(case: &Case, seen: &ServedRequest) -> TraceParent {
     match case.extra {
         Extra::None => {}
         Extra::NoTracestate => assert!(ts.is_empty(), "{name}: invalid tracestate dropped: {ts:?}"),
+        Extra::Tracestate(want) => assert_eq!(ts, [want], "{name}: tracestate kept as sent"),
         Extra::BaggageUntouched => {
             let sent: Vec<String> = case
                 .lines
@@ -463,4 +479,263 @@ fn hostile_headers_are_served_or_refused_by_envoy_and_never_hurt_the_vm() {
         "hostile: {served} requests served, {} cases, {ours} log lines",
         cases().len()
     );
+}
+
+/// An internet-facing gateway as the README's "Running at the edge" sets it up, injecting B3 for
+/// the services behind it and capturing one request header.
+const EDGE_PLUGIN: &str = r#"{"service_name":"edge","trust_incoming":false,
+"propagation":{"inject":["tracecontext","b3multi"]},
+"attributes":{"request_headers":{"x-blob":"app.blob"}},"batch":{"schedule_delay_ms":200}}"#;
+/// `limits.attribute_value_length` by default.
+const ATTRIBUTE_LIMIT: usize = 1024;
+/// Slow requests in flight at once in the flood row.
+const FLOOD: usize = 48;
+
+/// The header lines the upstream received under `name`.
+fn upstream_lines(seen: &ServedRequest, name: &str) -> Vec<String> {
+    seen.head
+        .headers
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// Sends `target` with `lines` through the edge; 200 from the upstream and its traceparent.
+fn through_edge(
+    rig: &Rig,
+    target: &str,
+    lines: &[(&'static str, Vec<u8>)],
+) -> (ServedRequest, TraceParent) {
+    rig.upstream.clear();
+    let port = rig.envoy.port("edge");
+    let response = send_raw(
+        port,
+        &request_bytes(target, lines),
+        "GET",
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| panic!("{target}: {e:#}"));
+    assert_eq!(response.status, 200, "{target}: {}", response.text());
+    let seen = rig.upstream.last().unwrap();
+    let tp = upstream_lines(&seen, "traceparent");
+    assert_eq!(tp.len(), 1, "{target}: {tp:?}");
+    let tp = traceparent::parse(&tp[0]).unwrap();
+    (seen, tp)
+}
+
+/// The exported spans of `trace_id`, once both (SERVER + CLIENT) arrived.
+fn edge_spans(rig: &Rig, trace_id: &str) -> Vec<hoptrace_e2e::ReceivedSpan> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let all = rig.receiver.spans();
+        let spans: Vec<_> = of_trace(&all, trace_id).into_iter().cloned().collect();
+        if spans.len() >= 2 || Instant::now() > deadline {
+            assert_eq!(spans.len(), 2, "SERVER + CLIENT of {trace_id}");
+            return spans;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Every string attribute of `spans` within the limit.
+fn within_limit(spans: &[hoptrace_e2e::ReceivedSpan], row: &str) {
+    for s in spans {
+        for a in &s.span.attributes {
+            if let Some(v) = s.attr_str(&a.key) {
+                assert!(
+                    v.len() <= ATTRIBUTE_LIMIT,
+                    "{row}: {} is {} bytes",
+                    a.key,
+                    v.len()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_untrusting_edge_gives_a_client_no_lever() {
+    let receiver = Receiver::start().unwrap();
+    let upstream = Upstream::start("echo").unwrap();
+    let config = EnvoyConfig::new()
+        .concurrency(1)
+        .collector(receiver.port())
+        .listener(Listener::gateway("edge", upstream.port()).plugin(EDGE_PLUGIN));
+    let envoy = Envoy::start(&config).unwrap_or_else(|e| panic!("{e}"));
+    let rig = Rig {
+        receiver,
+        upstream,
+        envoy,
+    };
+
+    // Steer: every context header of every format the client sends is gone; the B3 headers the
+    // services see are ours, naming the same span as the traceparent.
+    let steer = [
+        line("traceparent", TP),
+        line("tracestate", "congo=t61rcWkgMzE"),
+        line("b3", &format!("{B3_TID}-e457b5a2e4d86bd1-d")),
+        line("x-b3-traceid", B3_TID),
+        line("x-b3-spanid", "e457b5a2e4d86bd1"),
+        line("x-b3-parentspanid", "0020000000000001"),
+        line("x-b3-sampled", "1"),
+        line("x-b3-flags", "1"),
+        line("uber-trace-id", UBER),
+        line("uberctx-role", "admin"),
+        line("baggage", "role=admin"),
+    ];
+    let (seen, tp) = through_edge(&rig, "/steer", &steer);
+    assert_ne!(tp.trace_id, TID, "steer: a new trace");
+    for name in [
+        "b3",
+        "x-b3-parentspanid",
+        "x-b3-flags",
+        "uber-trace-id",
+        "uberctx-role",
+        "baggage",
+    ] {
+        assert!(
+            upstream_lines(&seen, name).is_empty(),
+            "steer: {name} reached the upstream"
+        );
+    }
+    assert_eq!(
+        upstream_lines(&seen, "x-b3-traceid"),
+        std::slice::from_ref(&tp.trace_id),
+        "steer"
+    );
+    assert_eq!(
+        upstream_lines(&seen, "x-b3-spanid"),
+        std::slice::from_ref(&tp.parent_id),
+        "steer"
+    );
+    assert_eq!(upstream_lines(&seen, "x-b3-sampled"), ["1"], "steer");
+    assert_eq!(upstream_lines(&seen, "tracestate"), ["ot=th:0"], "steer");
+    let spans = edge_spans(&rig, &tp.trace_id);
+    assert!(
+        spans.iter().any(|s| s
+            .span
+            .links
+            .iter()
+            .any(|l| hoptrace_e2e::otlp::hex(&l.trace_id) == TID)),
+        "steer: the client's context is kept as a link"
+    );
+
+    // Flood: a query whose redaction would grow it fivefold stays within the limit, and the span
+    // is exported, not dropped as too large.
+    let (_, tp) = through_edge(&rig, &format!("/flood?{}", "=&".repeat(kib(8))), &[]);
+    let spans = edge_spans(&rig, &tp.trace_id);
+    within_limit(&spans, "flood");
+    let query = spans.iter().find_map(|s| s.attr_str("url.query")).unwrap();
+    assert!(
+        query.starts_with("=REDACTED&=REDACTED"),
+        "flood: {query:.40}"
+    );
+
+    // Leak: a query without '=' (a bearer token) is redacted whole, in url.query and url.full.
+    let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl";
+    let (_, tp) = through_edge(&rig, &format!("/callback?{token}"), &[]);
+    let spans = edge_spans(&rig, &tp.trace_id);
+    assert_eq!(
+        spans.iter().find_map(|s| s.attr_str("url.query")),
+        Some("REDACTED"),
+        "leak"
+    );
+    let full = spans.iter().find_map(|s| s.attr_str("url.full")).unwrap();
+    assert!(full.ends_with("/callback?REDACTED"), "leak: {full}");
+
+    // Limit: long headers are cut to the attribute limit on a character boundary.
+    let (_, tp) = through_edge(
+        &rig,
+        "/limit",
+        &[
+            line("user-agent", &"é".repeat(kib(12))),
+            line("x-blob", &"b".repeat(kib(20))),
+        ],
+    );
+    let spans = edge_spans(&rig, &tp.trace_id);
+    within_limit(&spans, "limit");
+    let ua = spans
+        .iter()
+        .find_map(|s| s.attr_str("user_agent.original"))
+        .unwrap();
+    assert_eq!(
+        ua.len(),
+        ATTRIBUTE_LIMIT,
+        "limit: whole characters up to the limit"
+    );
+    assert_eq!(
+        spans
+            .iter()
+            .find_map(|s| s.attr_str("app.blob"))
+            .map(str::len),
+        Some(ATTRIBUTE_LIMIT)
+    );
+
+    // Memory: slow requests with large headers, all in flight at once, are served and counted.
+    let port = rig.envoy.port("edge");
+    let heavy = [
+        line("user-agent", &"u".repeat(kib(20))),
+        line("x-blob", &"b".repeat(kib(20))),
+    ];
+    let bytes = request_bytes(&format!("/slow/1500?{}", "=&".repeat(kib(4))), &heavy);
+    let workers: Vec<_> = (0..FLOOD)
+        .map(|_| {
+            let bytes = bytes.clone();
+            std::thread::spawn(move || {
+                send_raw(port, &bytes, "GET", Duration::from_secs(20)).map(|r| r.status)
+            })
+        })
+        .collect();
+    for w in workers {
+        assert_eq!(
+            w.join().unwrap().unwrap(),
+            200,
+            "memory: a slow request served"
+        );
+    }
+
+    // Every span of the rows is exported: none dropped, too large or otherwise.
+    let served = 4 + FLOOD as u64;
+    let a = accounting::wait_for(&rig.envoy, Duration::from_secs(15), |a| {
+        a.settled() && a.exported == 2 * served
+    })
+    .unwrap();
+    assert_eq!(
+        (a.requests, a.sampled, a.dropped_total()),
+        (served, 2 * served, 0),
+        "{a:?}"
+    );
+    let stats = rig.envoy.hoptrace_stats().unwrap();
+    let truncated = stats.get("attributes.truncated").copied().unwrap_or(0);
+    assert!(truncated >= 4, "attributes.truncated: {stats:?}");
+    println!(
+        "edge: {served} requests, {} spans exported, {truncated} values truncated",
+        a.exported
+    );
+}
+
+#[test]
+fn configurations_that_would_leak_hammer_or_outgrow_are_refused() {
+    #[rustfmt::skip]
+    let rows: &[(&str, &str, &str)] = &[
+        // (case, plugin configuration, the field Envoy's log must name)
+        ("credentials captured",       r#"{"attributes":{"request_headers":{"authorization":"app.auth"}}}"#, "attributes.request_headers"),
+        ("cookies captured",           r#"{"attributes":{"response_headers":{"set-cookie":"app.cookie"}}}"#, "attributes.response_headers"),
+        ("retry backoff of 1 ms",      r#"{"retry":{"initial_backoff_ms":1,"max_backoff_ms":1}}"#,         "retry.initial_backoff_ms"),
+        ("queue past the VM ceiling",  r#"{"batch":{"max_queue_bytes":67108864}}"#,                         "batch.max_queue_bytes"),
+        ("exports past the ceiling",   r#"{"batch":{"max_queue_bytes":16777216,"max_concurrent_exports":4}}"#, "batch.max_concurrent_exports"),
+        ("attribute limit too large",  r#"{"limits":{"attribute_value_length":1048576}}"#,                  "limits.attribute_value_length"),
+    ];
+    for (case, plugin, field) in rows {
+        let config = EnvoyConfig::new().listener(Listener::gateway("gw", 9).plugin(plugin));
+        let (status, log) = validate_config(&config).unwrap();
+        assert!(!status.success(), "{case}: validated:\n{log}");
+        assert!(log.contains(field), "{case}: {field} not named:\n{log}");
+    }
+    let allowed =
+        r#"{"attributes":{"request_headers":{"authorization":"app.auth"},"allow_sensitive":true}}"#;
+    let config = EnvoyConfig::new().listener(Listener::gateway("gw", 9).plugin(allowed));
+    let (status, log) = validate_config(&config).unwrap();
+    assert!(status.success(), "allow_sensitive: true accepts it:\n{log}");
 }

@@ -7,6 +7,10 @@
 
 use crate::config::{Propagator, Settings, Threshold};
 use crate::ids::{IdGenerator, SpanId, TraceFlags, TraceId};
+use crate::propagation::b3::{
+    B3, X_B3_FLAGS, X_B3_PARENTSPANID, X_B3_SAMPLED, X_B3_SPANID, X_B3_TRACEID,
+};
+use crate::propagation::jaeger::{UBERCTX_PREFIX, UBER_TRACE_ID};
 use crate::propagation::{
     b3_multi_headers, b3_single_header, extract_b3, extract_jaeger, parse_traceparent,
     parse_tracestate, ExtractedContext, HeaderLines, OtState, TraceParent, TraceState,
@@ -14,9 +18,23 @@ use crate::propagation::{
 };
 use crate::sampler::{ParentContext, Sampler, SamplingInput};
 use crate::span::{LinkedContext, SpanContextIds, SpanPlan};
+use std::borrow::Cow;
 
 /// The tracestate key of OpenTelemetry's own member (`th`, `rv` sub-keys).
 const OT_KEY: &str = "ot";
+
+/// Every header of the B3 format, single and multi.
+const B3_HEADERS: [&str; 6] = [
+    B3,
+    X_B3_TRACEID,
+    X_B3_SPANID,
+    X_B3_PARENTSPANID,
+    X_B3_SAMPLED,
+    X_B3_FLAGS,
+];
+
+/// The W3C baggage header.
+const BAGGAGE: &str = "baggage";
 
 /// Header edits for the upstream request: the sets (see [`HeaderEdits::sets`]), then the removals.
 ///
@@ -28,8 +46,9 @@ pub struct HeaderEdits {
     pub traceparent: TraceparentValue,
     /// Further headers to set (replacing every existing line of each), in order.
     pub set: Vec<(&'static str, String)>,
-    /// Remove every line of these headers.
-    pub remove: Vec<&'static str>,
+    /// Remove every line of these headers (a client's Jaeger `uberctx-*` names are not known in
+    /// advance, hence the owned form).
+    pub remove: Vec<Cow<'static, str>>,
 }
 
 impl HeaderEdits {
@@ -327,7 +346,7 @@ impl Tracer {
                     edits.set.push(("tracestate", ts.clone()));
                 }
             }
-            None if !ts_lines.is_empty() => edits.remove.push("tracestate"),
+            None if !ts_lines.is_empty() => edits.remove.push(Cow::Borrowed("tracestate")),
             None => {}
         }
 
@@ -335,6 +354,18 @@ impl Tracer {
             if !matches!(p, Propagator::TraceContext | Propagator::Baggage) {
                 Self::inject_foreign(*p, ctx, &mut edits.set);
             }
+        }
+        let propagation = &self.settings.propagation;
+        let cleanup = Cleanup {
+            untrusted: !self.settings.trust_incoming,
+            keep_baggage: self.settings.trust_incoming || propagation.trusted_baggage,
+            b3_injected: propagation
+                .inject
+                .iter()
+                .any(|p| matches!(p, Propagator::B3 | Propagator::B3Multi)),
+        };
+        if cleanup.needed() {
+            cleanup.apply(headers, &mut edits);
         }
         edits
     }
@@ -364,5 +395,68 @@ impl Tracer {
             )),
             Propagator::TraceContext | Propagator::Baggage => {}
         }
+    }
+}
+
+/// Which of a caller's foreign context headers must not reach the upstream.
+///
+/// An untrusting edge removes every context header of every format it knows, so that nothing a
+/// client sends can steer a service behind it (a B3 reader prefers `b3` to `traceparent`, and would
+/// join the client's trace with the client's sampling). A hop that injects B3 leaves none of the
+/// caller's B3 forms next to its own: a `b3` single header beside fresh multi headers, or a stale
+/// `x-b3-flags: 1` (debug), would contradict them.
+struct Cleanup {
+    untrusted: bool,
+    keep_baggage: bool,
+    b3_injected: bool,
+}
+
+impl Cleanup {
+    /// Whether any header could need removing; the plain trusted hop skips the scan.
+    fn needed(&self) -> bool {
+        self.untrusted || self.b3_injected
+    }
+
+    /// Push a removal for every such header the request carries, except those being set.
+    #[inline(never)]
+    fn apply<K: AsRef<str>, V: AsRef<[u8]>>(
+        &self,
+        headers: &HeaderLines<'_, K, V>,
+        edits: &mut HeaderEdits,
+    ) {
+        for (name, _) in headers.pairs() {
+            let name = name.as_ref();
+            let Some(remove) = self.removal(name) else {
+                continue;
+            };
+            let set_here = edits.set.iter().any(|(s, _)| *s == remove);
+            if !set_here && !edits.remove.contains(&remove) {
+                edits.remove.push(remove);
+            }
+        }
+    }
+
+    /// The name to remove for request header `name`, if it must go.
+    fn removal(&self, name: &str) -> Option<Cow<'static, str>> {
+        let is = |known: &str| name.eq_ignore_ascii_case(known);
+        if let Some(b3) = B3_HEADERS.iter().find(|h| is(h)) {
+            return (self.untrusted || self.b3_injected).then_some(Cow::Borrowed(*b3));
+        }
+        if !self.untrusted {
+            return None;
+        }
+        if is(UBER_TRACE_ID) {
+            return Some(Cow::Borrowed(UBER_TRACE_ID));
+        }
+        if self.keep_baggage {
+            return None;
+        }
+        if is(BAGGAGE) {
+            return Some(Cow::Borrowed(BAGGAGE));
+        }
+        let prefix = name.get(..UBERCTX_PREFIX.len())?;
+        prefix
+            .eq_ignore_ascii_case(UBERCTX_PREFIX)
+            .then(|| Cow::Owned(name.to_ascii_lowercase()))
     }
 }

@@ -12,6 +12,7 @@ pub mod host_pairs;
 pub mod ids;
 pub mod keep;
 pub mod lifecycle;
+pub mod memory;
 pub mod otlp;
 pub mod pipeline;
 pub mod propagation;

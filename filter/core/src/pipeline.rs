@@ -10,14 +10,17 @@ use crate::export::{DropReason, ExportOutcome, ExportRequest, Exporter, MetricVa
 use crate::hop::{Hop, HopContext, Tracer};
 use crate::ids::IdGenerator;
 use crate::keep::{Keep, KeptReason};
+use crate::memory::{RecordingBudget, RecordingPermit};
 use crate::otlp;
 use crate::otlp::direct::SpanWriter;
 use crate::propagation::HeaderLines;
 use crate::propagation::OtState;
+use crate::span::semconv::{redact_query, split_path};
 use crate::span::{
-    build_spans, build_spans_into, plan_spans, resource_from, ListenerDirection, RequestFacts,
+    build_spans_into, plan_spans, resource_from, ListenerDirection, RecordSink, RequestFacts,
     ResponseFacts, SpanSettings,
 };
+use crate::text::truncate_at_char;
 
 /// Per-VM tracing state: decide, record, export.
 pub struct Pipeline {
@@ -28,6 +31,8 @@ pub struct Pipeline {
     scratch: Vec<u8>,
     /// Which unsampled requests are kept, and the budget for them.
     keep: Keep,
+    /// What the VM's sampled streams may hold in recorded facts.
+    recordings: RecordingBudget,
 }
 
 impl Pipeline {
@@ -56,6 +61,7 @@ impl Pipeline {
             span_settings,
             scratch: Vec::new(),
             keep,
+            recordings: RecordingBudget::default(),
         }
     }
 
@@ -73,6 +79,31 @@ impl Pipeline {
     {
         self.exporter.count_request();
         self.tracer.start(headers, now_ns)
+    }
+
+    /// Bound what a sampled request records until its end, and reserve it in the VM's recording
+    /// budget: see [`crate::memory`]. `None` when the budget is spent; the plugin then records
+    /// nothing and counts the hop's spans with [`Pipeline::drop_finished`].
+    pub fn admit(
+        &mut self,
+        hop: &HopContext,
+        request: &mut RequestFacts,
+    ) -> Option<RecordingPermit> {
+        let settings = self.tracer.settings();
+        bound_request(request, &self.span_settings);
+        let response_capture = settings
+            .attributes
+            .response_headers
+            .values()
+            .map(|name| name.len() + self.span_settings.attribute_value_length)
+            .sum::<usize>();
+        let bytes = recording_bytes(hop, request) + response_capture;
+        self.recordings.reserve(bytes)
+    }
+
+    /// Bytes of recorded facts the VM's sampled streams hold now.
+    pub fn recording_bytes(&self) -> usize {
+        self.recordings.used()
     }
 
     /// Whether [`Pipeline::finish`] needs the listener direction: only `span_kind: auto` looks at it,
@@ -161,16 +192,24 @@ impl Pipeline {
                 let mut writer = SpanWriter::new(&mut self.scratch, |bytes| {
                     results.push(exporter.offer(bytes, now_ns, origin));
                 });
-                build_spans_into(&ids, plan, request, response, settings, &mut writer);
+                let truncated =
+                    build_spans_into(&ids, plan, request, response, settings, &mut writer);
+                exporter.count_truncated(truncated);
                 results
             }
-            Encoding::Json => build_spans(&ids, plan, request, response, settings)
-                .into_iter()
-                .map(|span| {
-                    let bytes = otlp::encode_span_for(Encoding::Json, span);
-                    exporter.offer(bytes, now_ns, origin)
-                })
-                .collect(),
+            Encoding::Json => {
+                let mut sink = RecordSink::default();
+                let truncated =
+                    build_spans_into(&ids, plan, request, response, settings, &mut sink);
+                exporter.count_truncated(truncated);
+                sink.spans
+                    .into_iter()
+                    .map(|span| {
+                        let bytes = otlp::encode_span_for(Encoding::Json, span);
+                        exporter.offer(bytes, now_ns, origin)
+                    })
+                    .collect()
+            }
         }
     }
 
@@ -261,10 +300,73 @@ fn without_threshold(trace_state: &str) -> String {
     members.collect::<Vec<_>>().join(",")
 }
 
+/// Cut a request's recorded strings to what its spans can carry, so that a recording holds no more:
+/// the path and the query (redacted first, when configured) each to the attribute limit, every
+/// other string to it too. Spans built from the result are the same as from the original.
+fn bound_request(r: &mut RequestFacts, s: &SpanSettings) {
+    let limit = s.attribute_value_length;
+    // Shrunk as well as cut: a truncated string would keep its whole allocation.
+    let cut = |v: &mut String| {
+        let keep = truncate_at_char(v, limit).len();
+        if keep < v.len() {
+            v.truncate(keep);
+            v.shrink_to_fit();
+        }
+    };
+    if r.path.len() > limit {
+        let (path, query) = split_path(&r.path);
+        let mut bounded = truncate_at_char(path, limit).to_owned();
+        if let Some(q) = query {
+            let q = if s.redact_query {
+                redact_query(q, limit)
+            } else {
+                truncate_at_char(q, limit).to_owned()
+            };
+            bounded.push('?');
+            bounded.push_str(&q);
+        }
+        r.path = bounded;
+    }
+    for v in [
+        &mut r.method,
+        &mut r.scheme,
+        &mut r.authority,
+        &mut r.user_agent,
+        &mut r.protocol,
+        &mut r.client_address,
+    ] {
+        cut(v);
+    }
+    for (_, v) in &mut r.captured_headers {
+        cut(v);
+    }
+}
+
+/// What one sampled stream holds until its end: its recording's fixed part and every string in it.
+fn recording_bytes(hop: &HopContext, r: &RequestFacts) -> usize {
+    let fixed = size_of::<HopContext>() + size_of::<RequestFacts>() + size_of::<ResponseFacts>();
+    let strings = r.method.capacity()
+        + r.path.capacity()
+        + r.scheme.capacity()
+        + r.authority.capacity()
+        + r.user_agent.capacity()
+        + r.protocol.capacity()
+        + r.client_address.capacity()
+        + r.captured_headers
+            .iter()
+            .map(|(k, v)| k.capacity() + v.capacity() + size_of::<(String, String)>())
+            .sum::<usize>()
+        + r.captured_headers.capacity() * size_of::<(String, String)>()
+        + hop.tracestate.as_ref().map_or(0, String::capacity);
+    // The box around the recording, and allocator rounding of each string.
+    fixed + strings + 16 * (8 + r.captured_headers.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::parse_config;
+    use crate::span::SpanPlan;
 
     fn pipeline(config: &str) -> Pipeline {
         Pipeline::new(parse_config(config.as_bytes()).unwrap(), &[], [1; 32])
@@ -309,5 +411,60 @@ mod tests {
         assert_eq!(metric(&p, "hoptrace.spans.dropped.queue_full"), 4);
         assert_eq!(metric(&p, "hoptrace.spans.sampled"), 7);
         assert_eq!(metric(&p, "hoptrace.queue.spans"), 3);
+    }
+
+    #[test]
+    fn recordings_are_bounded_and_share_the_vm_budget() {
+        let mut p = pipeline(
+            r#"{"sampler":"always_on","attributes":{"request_headers":{"x-blob":"app.blob"}}}"#,
+        );
+        let none: Vec<(&str, &[u8])> = Vec::new();
+        let hop = p.start(&HeaderLines::new(&none), 0);
+        let hostile = || RequestFacts {
+            path: format!("/{}?{}", "p".repeat(60_000), "=&".repeat(30_000)),
+            user_agent: "u".repeat(60_000),
+            captured_headers: vec![("app.blob".into(), "b".repeat(60_000))],
+            ..RequestFacts::default()
+        };
+        let mut request = hostile();
+        let permit = p.admit(&hop.context, &mut request).unwrap();
+        assert!(permit.bytes() < 8 * 1024, "{}", permit.bytes());
+        assert!(
+            request.user_agent.capacity() <= 1024,
+            "cut strings give their memory back"
+        );
+        assert!(
+            request.path.len() <= 2 * 1024 + 1 + 9,
+            "{}",
+            request.path.len()
+        );
+        assert_eq!(request.user_agent.len(), 1024);
+        // The spans are the same as from the unbounded facts.
+        let resp = ResponseFacts::default();
+        let ctx = hop
+            .context
+            .span_ids(SpanPlan::ServerAndClient, p.tracer.new_span_id());
+        let build = |r: &RequestFacts| {
+            let mut sink = RecordSink::default();
+            build_spans_into(
+                &ctx,
+                SpanPlan::ServerAndClient,
+                r,
+                &resp,
+                &p.span_settings,
+                &mut sink,
+            );
+            format!("{:?}", sink.spans)
+        };
+        assert_eq!(build(&request), build(&hostile()));
+
+        let mut held = vec![permit];
+        while let Some(permit) = p.admit(&hop.context, &mut hostile()) {
+            held.push(permit);
+        }
+        assert!(p.recording_bytes() <= crate::memory::RECORDING_BYTES);
+        assert!(held.len() > 1000, "{}", held.len());
+        held.clear();
+        assert_eq!(p.recording_bytes(), 0);
     }
 }

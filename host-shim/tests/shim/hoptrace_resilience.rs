@@ -265,6 +265,9 @@ const BAD_CONFIGS: &[(&str, &str, &str)] = &[
     ("negative timeout",         r#"{"collector":{"timeout_ms":-1}}"#,                    "collector.timeout_ms"),
     ("unknown propagator",       r#"{"propagation":{"inject":["zipkin"]}}"#,              "propagation.inject"),
     ("unknown encoding",         r#"{"collector":{"encoding":"thrift"}}"#,                "collector.encoding"),
+    ("credentials captured",     r#"{"attributes":{"request_headers":{"authorization":"a"}}}"#, "attributes.request_headers"),
+    ("retry backoff below 100",  r#"{"retry":{"initial_backoff_ms":1,"max_backoff_ms":1}}"#, "retry.initial_backoff_ms"),
+    ("over the VM ceiling",      r#"{"batch":{"max_queue_bytes":67108864}}"#,            "batch.max_queue_bytes"),
     ("not an object",            r#"[1,2]"#,                                              "JSON object"),
     ("not JSON",                 r#"sampler=always_on"#,                                  "invalid plugin configuration"),
 ];

@@ -23,6 +23,7 @@ mod foreign;
 mod headers;
 mod hoptrace_cases;
 mod hoptrace_cel;
+mod hoptrace_edge;
 mod hoptrace_export;
 mod hoptrace_keep;
 mod hoptrace_resilience;

@@ -3,8 +3,8 @@
 
 use super::settings::{
     AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding, KeepSettings,
-    PropagationSettings, Propagator, RetrySettings, SamplerSettings, Settings, SpanKindSetting,
-    Threshold,
+    LimitSettings, PropagationSettings, Propagator, RetrySettings, SamplerSettings, Settings,
+    SpanKindSetting, Threshold,
 };
 use std::collections::BTreeMap;
 
@@ -18,6 +18,12 @@ pub const TRUST_INCOMING: bool = true;
 pub const SPAN_KIND: &str = "auto";
 /// `propagation.extract` and `propagation.inject`.
 pub const PROPAGATORS: &[&str] = &["tracecontext", "baggage"];
+/// `propagation.trusted_baggage`.
+pub const TRUSTED_BAGGAGE: bool = false;
+/// `attributes.allow_sensitive`.
+pub const ALLOW_SENSITIVE: bool = false;
+/// `limits.attribute_value_length` (OTel's `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`).
+pub const ATTRIBUTE_VALUE_LENGTH: u64 = 1024;
 /// `redact_query`.
 pub const REDACT_QUERY: bool = true;
 /// `attributes.stream_info`.
@@ -70,6 +76,7 @@ impl Default for Settings {
             collector: CollectorSettings::default(),
             batch: BatchSettings::default(),
             retry: RetrySettings::default(),
+            limits: LimitSettings::default(),
             keep: KeepSettings::default(),
         }
     }
@@ -107,6 +114,7 @@ impl Default for PropagationSettings {
         PropagationSettings {
             extract: both.clone(),
             inject: both,
+            trusted_baggage: TRUSTED_BAGGAGE,
         }
     }
 }
@@ -147,6 +155,16 @@ impl Default for RetrySettings {
             initial_backoff_ms: INITIAL_BACKOFF_MS,
             max_backoff_ms: MAX_BACKOFF_MS,
             max_elapsed_ms: MAX_ELAPSED_MS,
+        }
+    }
+}
+
+impl Default for LimitSettings {
+    /// String attribute values up to 1024 bytes.
+    fn default() -> Self {
+        LimitSettings {
+            // A small constant: the conversion cannot truncate even on wasm32.
+            attribute_value_length: ATTRIBUTE_VALUE_LENGTH as usize,
         }
     }
 }

@@ -33,6 +33,8 @@ pub struct Settings {
     pub retry: RetrySettings,
     /// Which unsampled requests still export this hop's spans.
     pub keep: KeepSettings,
+    /// Bounds on what a request can make hoptrace hold.
+    pub limits: LimitSettings,
 }
 
 /// The OpenTelemetry sampler names (`OTEL_TRACES_SAMPLER`) plus `parentbased_ratelimited`.
@@ -97,6 +99,10 @@ pub struct PropagationSettings {
     pub extract: Vec<Propagator>,
     /// Formats written; W3C trace context is always written.
     pub inject: Vec<Propagator>,
+    /// Whether `baggage` (and Jaeger `uberctx-*`) from a client whose context is not trusted
+    /// (`trust_incoming: false`) still goes upstream (default false: it is removed, because
+    /// services act on baggage as if a trusted hop had set it).
+    pub trusted_baggage: bool,
 }
 
 /// `attributes.*`.
@@ -110,6 +116,8 @@ pub struct AttributeSettings {
     pub r#static: BTreeMap<String, String>,
     /// When a sampled request reads Envoy's stream info at its end.
     pub stream_info: StreamInfoReads,
+    /// Whether credential headers (`authorization`, `cookie`…) may be captured (default false).
+    pub allow_sensitive: bool,
 }
 
 /// `attributes.stream_info`: which sampled requests read Envoy's stream info at their end (upstream
@@ -222,4 +230,12 @@ pub struct RetrySettings {
     pub max_backoff_ms: u64,
     /// Give up on a batch after this long since its first attempt, ms (default 60000).
     pub max_elapsed_ms: u64,
+}
+
+/// `limits.*`: OpenTelemetry's span limits, as far as a request controls them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitSettings {
+    /// Longest string attribute value in bytes, after redaction (default 1024; OTel's
+    /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`). Longer values are cut on a UTF-8 character boundary.
+    pub attribute_value_length: usize,
 }

@@ -51,6 +51,9 @@ pub struct ConfigShape {
     /// `keep`.
     #[serde(deserialize_with = "object")]
     pub keep: KeepShape,
+    /// `limits`.
+    #[serde(deserialize_with = "object")]
+    pub limits: LimitsShape,
 }
 
 impl Default for ConfigShape {
@@ -69,6 +72,7 @@ impl Default for ConfigShape {
             batch: BatchShape::default(),
             retry: RetryShape::default(),
             keep: KeepShape::default(),
+            limits: LimitsShape::default(),
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct PropagationShape {
     pub extract: Vec<String>,
     /// `propagation.inject` (default `["tracecontext","baggage"]`).
     pub inject: Vec<String>,
+    /// `propagation.trusted_baggage` (default false).
+    pub trusted_baggage: bool,
 }
 
 impl Default for PropagationShape {
@@ -89,6 +95,7 @@ impl Default for PropagationShape {
         PropagationShape {
             extract: names.clone(),
             inject: names,
+            trusted_baggage: d::TRUSTED_BAGGAGE,
         }
     }
 }
@@ -105,6 +112,8 @@ pub struct AttributesShape {
     pub r#static: BTreeMap<String, String>,
     /// `attributes.stream_info`: `always` or `on_error` (default `always`).
     pub stream_info: String,
+    /// `attributes.allow_sensitive` (default false).
+    pub allow_sensitive: bool,
 }
 
 impl Default for AttributesShape {
@@ -114,6 +123,7 @@ impl Default for AttributesShape {
             response_headers: BTreeMap::new(),
             r#static: BTreeMap::new(),
             stream_info: d::STREAM_INFO.to_owned(),
+            allow_sensitive: d::ALLOW_SENSITIVE,
         }
     }
 }
@@ -207,6 +217,23 @@ impl Default for RetryShape {
             initial_backoff_ms: d::INITIAL_BACKOFF_MS,
             max_backoff_ms: d::MAX_BACKOFF_MS,
             max_elapsed_ms: d::MAX_ELAPSED_MS,
+        }
+    }
+}
+
+/// `limits.*` (OTel span limits).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a JSON object")]
+pub struct LimitsShape {
+    /// `limits.attribute_value_length` (default 1024).
+    #[serde(deserialize_with = "whole_number")]
+    pub attribute_value_length: u64,
+}
+
+impl Default for LimitsShape {
+    fn default() -> Self {
+        LimitsShape {
+            attribute_value_length: d::ATTRIBUTE_VALUE_LENGTH,
         }
     }
 }

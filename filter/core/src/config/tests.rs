@@ -86,7 +86,21 @@ const ERROR_CASES: &[(&str, &str, &str, &str)] = &[
     ("zero schedule delay",           r#"{"batch": {"schedule_delay_ms": 0}}"#,    "batch.schedule_delay_ms", "must be > 0, got 0"),
     ("zero concurrent exports",       r#"{"batch": {"max_concurrent_exports": 0}}"#, "batch.max_concurrent_exports", "must be within [1, 64], got 0"),
     ("too many concurrent exports",   r#"{"batch": {"max_concurrent_exports": 65}}"#, "batch.max_concurrent_exports", "must be within [1, 64], got 65"),
-    ("zero initial backoff",          r#"{"retry": {"initial_backoff_ms": 0}}"#,   "retry.initial_backoff_ms", "must be > 0, got 0"),
+    ("zero initial backoff",          r#"{"retry": {"initial_backoff_ms": 0}}"#,   "retry.initial_backoff_ms", "must be >= 100, got 0"),
+    ("backoff below the floor",       r#"{"retry": {"initial_backoff_ms": 1, "max_backoff_ms": 1}}"#, "retry.initial_backoff_ms", "must be >= 100, got 1"),
+    ("queue over the VM ceiling",     r#"{"batch": {"max_queue_bytes": 33554432}}"#, "batch.max_queue_bytes", "the worst case per VM is 84.0 MiB (queue 32.0 MiB + in-flight export bodies 32.0 MiB + stream table 20.0 MiB), over the 64 MiB ceiling"),
+    ("exports in flight over it",     r#"{"batch": {"max_queue_bytes": 16777216, "max_concurrent_exports": 4}}"#, "batch.max_concurrent_exports", "the worst case per VM is 100.0 MiB"),
+    ("authorization captured",        r#"{"attributes": {"request_headers": {"Authorization": "a"}}}"#, "attributes.request_headers", "\"authorization\" carries credentials"),
+    ("proxy-authorization captured",  r#"{"attributes": {"request_headers": {"proxy-authorization": "a"}}}"#, "attributes.request_headers", "\"proxy-authorization\" carries credentials"),
+    ("cookie captured",               r#"{"attributes": {"request_headers": {"cookie": "a"}}}"#, "attributes.request_headers", "\"cookie\" carries credentials"),
+    ("set-cookie captured",           r#"{"attributes": {"response_headers": {"Set-Cookie": "a"}}}"#, "attributes.response_headers", "\"set-cookie\" carries credentials"),
+    ("allow_sensitive not a bool",    r#"{"attributes": {"allow_sensitive": 1}}"#, "attributes.allow_sensitive", "invalid type: integer \"1\", expected a boolean"),
+    ("trusted_baggage not a bool",    r#"{"propagation": {"trusted_baggage": "yes"}}"#, "propagation.trusted_baggage", "invalid type: string \"yes\", expected a boolean"),
+    ("attribute limit too small",     r#"{"limits": {"attribute_value_length": 8}}"#, "limits.attribute_value_length", "must be within [32, 65536] bytes, got 8"),
+    ("attribute limit too large",     r#"{"limits": {"attribute_value_length": 1048576}}"#, "limits.attribute_value_length", "must be within [32, 65536] bytes, got 1048576"),
+    ("limit too large for a span",    r#"{"limits": {"attribute_value_length": 65536}}"#, "limits.attribute_value_length", "65536 bytes for each of up to 16 string attributes could make a span of"),
+    ("unknown limits key",            r#"{"limits": {"attribute_count": 128}}"#,   "limits",        "unknown field \"attribute_count\""),
+    ("limits not an object",          r#"{"limits": 1024}"#,                       "limits",        "invalid type: integer \"1024\", expected a JSON object"),
     ("max backoff below initial",     r#"{"retry": {"initial_backoff_ms": 2000, "max_backoff_ms": 1000}}"#, "retry.max_backoff_ms", "must be >= retry.initial_backoff_ms (2000), got 1000"),
 ];
 
@@ -187,6 +201,9 @@ fn defaults_match_the_design_table() {
             max_elapsed_ms: 60_000,
         }
     );
+    assert!(!s.propagation.trusted_baggage);
+    assert!(!s.attributes.allow_sensitive);
+    assert_eq!(s.limits.attribute_value_length, 1024);
     // The shape's defaults validate into exactly the same settings.
     assert_eq!(Settings::try_from(ConfigShape::default()).unwrap(), s);
 }
@@ -207,13 +224,16 @@ fn full_config_round_trips() {
         "sampler_arg": 0.25,
         "trust_incoming": false,
         "span_kind": "server_and_client",
-        "propagation": {"extract": ["b3", "tracecontext", "b3", "jaeger"], "inject": ["tracecontext", "b3multi"]},
+        "propagation": {"extract": ["b3", "tracecontext", "b3", "jaeger"], "inject": ["tracecontext", "b3multi"],
+                        "trusted_baggage": true},
         "attributes": {
-            "request_headers": {"X-Tenant": "app.tenant", ":authority": "app.authority"},
+            "request_headers": {"X-Tenant": "app.tenant", ":authority": "app.authority", "Cookie": "app.cookie"},
             "response_headers": {"x-cache": "app.cache"},
             "static": {"team": "payments"},
-            "stream_info": "on_error"
+            "stream_info": "on_error",
+            "allow_sensitive": true
         },
+        "limits": {"attribute_value_length": 256.0},
         "redact_query": false,
         "collector": {
             "cluster": "otel_collector",
@@ -249,12 +269,18 @@ fn full_config_round_trips() {
         propagation: PropagationSettings {
             extract: vec![Propagator::B3, Propagator::TraceContext, Propagator::Jaeger],
             inject: vec![Propagator::TraceContext, Propagator::B3Multi],
+            trusted_baggage: true,
         },
         attributes: AttributeSettings {
-            request_headers: map(&[("x-tenant", "app.tenant"), (":authority", "app.authority")]),
+            request_headers: map(&[
+                ("x-tenant", "app.tenant"),
+                (":authority", "app.authority"),
+                ("cookie", "app.cookie"),
+            ]),
             response_headers: map(&[("x-cache", "app.cache")]),
             r#static: map(&[("team", "payments")]),
             stream_info: StreamInfoReads::OnError,
+            allow_sensitive: true,
         },
         redact_query: false,
         collector: CollectorSettings {
@@ -280,6 +306,9 @@ fn full_config_round_trips() {
             initial_backoff_ms: 500,
             max_backoff_ms: 500,
             max_elapsed_ms: 0,
+        },
+        limits: LimitSettings {
+            attribute_value_length: 256,
         },
         keep: KeepSettings {
             errors: false,

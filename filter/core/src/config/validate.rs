@@ -5,12 +5,14 @@
 use super::error::ConfigError;
 use super::settings::{
     AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding, KeepSettings,
-    PropagationSettings, Propagator, RetrySettings, SamplerSettings, Settings, SpanKindSetting,
-    StreamInfoReads, Threshold,
+    LimitSettings, PropagationSettings, Propagator, RetrySettings, SamplerSettings, Settings,
+    SpanKindSetting, StreamInfoReads, Threshold,
 };
 use super::shape::{
-    AttributesShape, BatchShape, CollectorShape, ConfigShape, KeepShape, RetryShape,
+    AttributesShape, BatchShape, CollectorShape, ConfigShape, KeepShape, LimitsShape, RetryShape,
 };
+use crate::export::exporter::MAX_SPAN_BYTES;
+use crate::memory::{worst_case_bytes, VM_MEMORY_CEILING};
 use std::collections::BTreeMap;
 
 /// Sampler names, in the order error messages list them.
@@ -37,6 +39,19 @@ pub const COMPRESSIONS: &[&str] = &["none", "gzip"];
 pub const MIN_QUEUE_BYTES: u64 = 1024;
 /// The most export requests one VM may have in flight.
 pub const MAX_CONCURRENT_EXPORTS: u64 = 64;
+/// The shortest retry backoff: a failing collector is not to be hammered.
+pub const MIN_BACKOFF_MS: u64 = 100;
+/// Bounds of `limits.attribute_value_length`: below the lower one a redacted query or a URL says
+/// nothing; above the upper one a few captured headers would outweigh the rest of a span.
+pub const ATTRIBUTE_VALUE_LENGTH_RANGE: (u64, u64) = (32, 65_536);
+/// Headers that carry credentials: captured as span attributes only with
+/// `attributes.allow_sensitive: true`, since spans go to a collector and its readers.
+pub const SENSITIVE_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
 /// Headers the exporter writes itself; a configured value would clash with them.
 pub const RESERVED_COLLECTOR_HEADERS: &[&str] = &[
     "content-type",
@@ -57,6 +72,11 @@ impl TryFrom<ConfigShape> for Settings {
         for key in c.resource_attributes.keys() {
             non_empty("resource_attributes", key)?;
         }
+        let batch = batch(&c.batch)?;
+        memory_ceiling(&batch)?;
+        let attributes = attributes(c.attributes)?;
+        let limits = limits(&c.limits)?;
+        span_fits(&attributes, &limits)?;
         Ok(Settings {
             service_name: c.service_name,
             resource_attributes: c.resource_attributes,
@@ -66,13 +86,15 @@ impl TryFrom<ConfigShape> for Settings {
             propagation: PropagationSettings {
                 extract: propagators("propagation.extract", &c.propagation.extract)?,
                 inject: propagators("propagation.inject", &c.propagation.inject)?,
+                trusted_baggage: c.propagation.trusted_baggage,
             },
-            attributes: attributes(c.attributes)?,
+            attributes,
             redact_query: c.redact_query,
             collector: collector(c.collector)?,
-            batch: batch(&c.batch)?,
+            batch,
             retry: retry(&c.retry)?,
             keep: keep(&c.keep)?,
+            limits,
         })
     }
 }
@@ -227,9 +249,16 @@ fn attributes(a: AttributesShape) -> Result<AttributeSettings, ConfigError> {
     for key in a.r#static.keys() {
         non_empty("attributes.static", key)?;
     }
+    let request_headers = header_attributes("attributes.request_headers", a.request_headers)?;
+    let response_headers = header_attributes("attributes.response_headers", a.response_headers)?;
+    if !a.allow_sensitive {
+        not_sensitive("attributes.request_headers", &request_headers)?;
+        not_sensitive("attributes.response_headers", &response_headers)?;
+    }
     Ok(AttributeSettings {
-        request_headers: header_attributes("attributes.request_headers", a.request_headers)?,
-        response_headers: header_attributes("attributes.response_headers", a.response_headers)?,
+        request_headers,
+        response_headers,
+        allow_sensitive: a.allow_sensitive,
         r#static: a.r#static,
         stream_info: match a.stream_info.as_str() {
             "always" => StreamInfoReads::Always,
@@ -244,6 +273,96 @@ fn attributes(a: AttributesShape) -> Result<AttributeSettings, ConfigError> {
             }
         },
     })
+}
+
+/// Refuse a credential header in a capture map (names are lower-case already).
+fn not_sensitive(field: &str, map: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    match map.keys().find(|h| SENSITIVE_HEADERS.contains(&h.as_str())) {
+        Some(h) => Err(ConfigError::new(
+            field,
+            format!(
+                "{h:?} carries credentials and would be exported in spans; remove it, or set \
+                 attributes.allow_sensitive: true if that is intended"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn limits(l: &LimitsShape) -> Result<LimitSettings, ConfigError> {
+    let (lo, hi) = ATTRIBUTE_VALUE_LENGTH_RANGE;
+    let v = l.attribute_value_length;
+    if !(lo..=hi).contains(&v) {
+        return Err(ConfigError::new(
+            "limits.attribute_value_length",
+            format!("must be within [{lo}, {hi}] bytes, got {v}"),
+        ));
+    }
+    Ok(LimitSettings {
+        attribute_value_length: count("limits.attribute_value_length", v)?,
+    })
+}
+
+/// String attributes a span carries at most besides the captured and static ones (the HTTP and
+/// Envoy facts, `error.type`, the status message), each counted with its key and framing.
+const FIXED_STRING_ATTRIBUTES: usize = 16;
+/// Key and framing bytes per attribute, a generous bound.
+const ATTRIBUTE_OVERHEAD: usize = 128;
+/// The largest `tracestate` a client can have us keep: 32 members of 256-byte keys and values.
+const MAX_TRACESTATE_BYTES: usize = 32 * (256 + 1 + 256 + 1);
+
+/// Refuse an attribute limit under which a span could outgrow the largest span the queue takes:
+/// such a span would be dropped as `too_large` because of what a client sent.
+fn span_fits(a: &AttributeSettings, l: &LimitSettings) -> Result<(), ConfigError> {
+    let values = FIXED_STRING_ATTRIBUTES + a.request_headers.len() + a.response_headers.len();
+    let statics: usize = a
+        .r#static
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + ATTRIBUTE_OVERHEAD)
+        .sum();
+    let worst = values
+        .saturating_mul(l.attribute_value_length + ATTRIBUTE_OVERHEAD)
+        .saturating_add(statics)
+        .saturating_add(MAX_TRACESTATE_BYTES + 1024);
+    if worst > MAX_SPAN_BYTES {
+        return Err(ConfigError::new(
+            "limits.attribute_value_length",
+            format!(
+                "{} bytes for each of up to {values} string attributes could make a span of \
+                 {worst} bytes, over the {MAX_SPAN_BYTES} a span may have",
+                l.attribute_value_length
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuse batch bounds whose worst case, with the stream table, does not fit the per-VM ceiling.
+/// The field named is the one whose lowering helps: more than one export in flight multiplies
+/// the batch bodies, so when one in flight would fit, that is the key to change.
+fn memory_ceiling(b: &BatchSettings) -> Result<(), ConfigError> {
+    let worst = worst_case_bytes(b);
+    if worst.total() <= VM_MEMORY_CEILING {
+        return Ok(());
+    }
+    let one_in_flight = BatchSettings {
+        max_concurrent_exports: 1,
+        ..*b
+    };
+    let field = if b.max_concurrent_exports > 1
+        && worst_case_bytes(&one_in_flight).total() <= VM_MEMORY_CEILING
+    {
+        "batch.max_concurrent_exports"
+    } else {
+        "batch.max_queue_bytes"
+    };
+    Err(ConfigError::new(
+        field,
+        format!(
+            "the worst case per VM is {worst}, over the {} MiB ceiling",
+            VM_MEMORY_CEILING >> 20
+        ),
+    ))
 }
 
 fn collector(c: CollectorShape) -> Result<CollectorSettings, ConfigError> {
@@ -385,7 +504,13 @@ fn batch(b: &BatchShape) -> Result<BatchSettings, ConfigError> {
 }
 
 fn retry(r: &RetryShape) -> Result<RetrySettings, ConfigError> {
-    let initial_backoff_ms = positive("retry.initial_backoff_ms", r.initial_backoff_ms)?;
+    let initial_backoff_ms = r.initial_backoff_ms;
+    if initial_backoff_ms < MIN_BACKOFF_MS {
+        return Err(ConfigError::new(
+            "retry.initial_backoff_ms",
+            format!("must be >= {MIN_BACKOFF_MS}, got {initial_backoff_ms}"),
+        ));
+    }
     if r.max_backoff_ms < initial_backoff_ms {
         return Err(ConfigError::new(
             "retry.max_backoff_ms",

@@ -43,6 +43,9 @@ pub struct Counters {
     pub exports_failed: u64,
     /// Export calls that failed and whose batch will be retried (`hoptrace.exports.retried`).
     pub exports_retried: u64,
+    /// String attribute values cut to `limits.attribute_value_length`
+    /// (`hoptrace.attributes.truncated`).
+    pub attributes_truncated: u64,
 }
 
 impl Counters {
@@ -62,7 +65,7 @@ impl Counters {
 }
 
 /// How many metrics there are.
-pub const METRIC_COUNT: usize = 15;
+pub const METRIC_COUNT: usize = 16;
 
 /// Every metric as (name, kind, value), in the order of [`METRIC_NAMES`].
 pub type MetricValues = [(&'static str, MetricKind, u64); METRIC_COUNT];
@@ -84,12 +87,13 @@ pub const METRIC_NAMES: [&str; METRIC_COUNT] = [
     "hoptrace.exports.retried",
     "hoptrace.queue.spans",
     "hoptrace.queue.bytes",
+    "hoptrace.attributes.truncated",
 ];
 
-/// The metric values: counters from `c`, then the two gauges.
+/// The metric values: counters from `c`, the two gauges, then the attribute counter.
 pub fn metric_values(c: &Counters, queue_spans: u64, queue_bytes: u64) -> MetricValues {
     use MetricKind::{Counter, Gauge};
-    let [n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11, n12, n13, n14] = METRIC_NAMES;
+    let [n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11, n12, n13, n14, n15] = METRIC_NAMES;
     [
         (n0, Counter, c.requests),
         (n1, Counter, c.spans_sampled),
@@ -106,5 +110,6 @@ pub fn metric_values(c: &Counters, queue_spans: u64, queue_bytes: u64) -> Metric
         (n12, Counter, c.exports_retried),
         (n13, Gauge, queue_spans),
         (n14, Gauge, queue_bytes),
+        (n15, Counter, c.attributes_truncated),
     ]
 }

@@ -161,6 +161,11 @@ impl Exporter {
         self.counters.requests += 1;
     }
 
+    /// Count string attribute values cut to the configured length.
+    pub fn count_truncated(&mut self, values: usize) {
+        self.counters.attributes_truncated += values as u64;
+    }
+
     /// Offer one encoded span of a head-sampled request. A full queue drops the new span, never an
     /// older one.
     pub fn enqueue(&mut self, encoded_span: Vec<u8>, now_ns: u64) -> Result<(), DropReason> {

@@ -15,8 +15,7 @@
 
 use std::collections::BTreeMap;
 
-/// Streams one VM keeps at most between their creation and their last callback.
-pub const MAX_STREAMS: usize = 1 << 17;
+pub use crate::memory::MAX_STREAMS;
 
 /// Ticks of other roots after which a root that has not ticked itself belongs to a removed plugin
 /// (five minutes of them at the root's tick period).

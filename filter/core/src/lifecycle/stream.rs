@@ -10,6 +10,7 @@ use super::vm::Vm;
 use crate::export::Origin;
 use crate::hop::{HeaderEdits, HopContext};
 use crate::host_pairs;
+use crate::memory::RecordingPermit;
 use crate::propagation::HeaderLines;
 use crate::span::{capture_headers, status_from_header, RequestFacts, ResponseFacts};
 
@@ -19,6 +20,8 @@ struct Recording {
     hop: HopContext,
     request: RequestFacts,
     response: ResponseFacts,
+    /// Its share of the VM's recording budget, given back when the recording is dropped.
+    _permit: RecordingPermit,
 }
 
 /// What an unsampled request carries to its end while `keep` is on: enough to tell a failed or
@@ -92,16 +95,28 @@ impl Vm {
                 None => decided_on,
             };
             let wanted = &self.pipeline.settings().attributes.request_headers;
-            let request = RequestFacts::from_headers(&HeaderLines::new(&lines), wanted);
-            let response = ResponseFacts {
-                upstream_start_unix_nano: Some(host.now_ns()),
-                ..ResponseFacts::default()
-            };
-            stream.recording = Some(Box::new(Recording {
-                hop: hop.context,
-                request,
-                response,
-            }));
+            let mut request = RequestFacts::from_headers(&HeaderLines::new(&lines), wanted);
+            let now = host.now_ns();
+            match self.pipeline.admit(&hop.context, &mut request) {
+                Some(permit) => {
+                    let response = ResponseFacts {
+                        upstream_start_unix_nano: Some(now),
+                        ..ResponseFacts::default()
+                    };
+                    stream.recording = Some(Box::new(Recording {
+                        hop: hop.context,
+                        request,
+                        response,
+                        _permit: permit,
+                    }));
+                }
+                None => {
+                    // The VM's recordings are at their bound (see `crate::memory`): count the
+                    // spans, hold nothing.
+                    let direction = self.stream_end.direction_only(host);
+                    self.pipeline.drop_finished(direction, now);
+                }
+            }
         } else if self.pipeline.keep().enabled() {
             stream.watch = Some(Watch {
                 hop: hop.context,
@@ -176,6 +191,7 @@ impl Vm {
             hop,
             request,
             response,
+            ..
         } = &mut *rec;
         let direction = if reads_stream_info {
             self.stream_end

@@ -429,7 +429,7 @@ mod tests {
                 first_upstream_byte_unix_nano: first_byte.map(|t| t0 + u64::from(t)),
                 end_unix_nano: t0 + u64::from(times.2),
             };
-            let settings = SpanSettings { redact_query, static_attributes: statics };
+            let settings = SpanSettings { redact_query, static_attributes: statics, ..SpanSettings::default() };
             prop_assert_eq!(
                 written(&ctx, plan, &req, &end, &settings),
                 encoded_records(&ctx, plan, &req, &end, &settings)

@@ -13,6 +13,8 @@ use crate::ids::{SpanId, TraceId};
 
 /// The Jaeger header.
 pub const UBER_TRACE_ID: &str = "uber-trace-id";
+/// The prefix of Jaeger's baggage headers (`uberctx-{key}: {value}`).
+pub const UBERCTX_PREFIX: &str = "uberctx-";
 
 /// Flag bit: sampled.
 const SAMPLED: u8 = 0x01;

@@ -31,12 +31,22 @@ pub struct HeaderReadPlan {
 
 impl HeaderReadPlan {
     /// The plan for `settings`: lookups first until traffic shows contexts are the rule.
+    ///
+    /// An untrusting edge, or a hop that injects B3, must see every header line to remove a
+    /// caller's foreign context headers (`b3`, `x-b3-*`, `uber-trace-id`, `uberctx-*`, `baggage`),
+    /// so it reads the map on every request.
     pub fn new(settings: &Settings) -> Self {
-        let lookup_allowed = settings
+        let w3c_only = |ps: &[Propagator]| {
+            ps.iter()
+                .all(|p| matches!(p, Propagator::TraceContext | Propagator::Baggage))
+        };
+        let injects_b3 = settings
             .propagation
-            .extract
+            .inject
             .iter()
-            .all(|p| matches!(p, Propagator::TraceContext | Propagator::Baggage));
+            .any(|p| matches!(p, Propagator::B3 | Propagator::B3Multi));
+        let lookup_allowed =
+            settings.trust_incoming && !injects_b3 && w3c_only(&settings.propagation.extract);
         HeaderReadPlan {
             lookup_allowed,
             map_needed: 0,
@@ -117,5 +127,17 @@ mod tests {
             assert!(!p.lookup_first(), "{extract}");
         }
         assert!(plan(r#"{"propagation":{"extract":["tracecontext","baggage"]}}"#).lookup_first());
+    }
+
+    #[test]
+    fn an_untrusting_edge_or_b3_injection_always_reads_the_map() {
+        for config in [
+            r#"{"trust_incoming":false}"#,
+            r#"{"propagation":{"inject":["tracecontext","b3"]}}"#,
+            r#"{"propagation":{"inject":["b3multi"]}}"#,
+        ] {
+            assert!(!plan(config).lookup_first(), "{config}");
+        }
+        assert!(plan(r#"{"propagation":{"inject":["tracecontext","jaeger"]}}"#).lookup_first());
     }
 }

@@ -16,9 +16,10 @@ use super::record::{
 };
 use super::semconv as sc;
 use super::sink::{RecordSink, SpanSink};
-use crate::config::Settings;
+use crate::config::{LimitSettings, Settings};
 use crate::ids::{SpanId, TraceFlags, TraceId};
 use crate::keep::KeptReason;
+use crate::text::truncate_at_char;
 use std::borrow::Cow;
 
 /// The span-related part of the settings, kept by the root context and shared by every request.
@@ -28,6 +29,8 @@ pub struct SpanSettings {
     pub redact_query: bool,
     /// `attributes.static`: (name, value) on every span.
     pub static_attributes: Vec<(String, String)>,
+    /// Longest string attribute value in bytes (`limits.attribute_value_length`, default 1024).
+    pub attribute_value_length: usize,
 }
 
 impl Default for SpanSettings {
@@ -35,6 +38,7 @@ impl Default for SpanSettings {
         SpanSettings {
             redact_query: true,
             static_attributes: Vec::new(),
+            attribute_value_length: LimitSettings::default().attribute_value_length,
         }
     }
 }
@@ -50,6 +54,7 @@ impl SpanSettings {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            attribute_value_length: s.limits.attribute_value_length,
         }
     }
 }
@@ -111,8 +116,65 @@ pub fn build_spans<'a>(
     sink.spans
 }
 
-/// Build the spans `plan` asks for (SERVER first, then CLIENT) into `sink`.
+/// Build the spans `plan` asks for (SERVER first, then CLIENT) into `sink`. Every string attribute
+/// value is cut to `settings.attribute_value_length` bytes; returns how many were.
 pub fn build_spans_into<'a, S: SpanSink<'a>>(
+    ctx: &'a SpanContextIds,
+    plan: SpanPlan,
+    req: &'a RequestFacts,
+    end: &'a ResponseFacts,
+    settings: &'a SpanSettings,
+    sink: &mut S,
+) -> usize {
+    let mut limited = Limited {
+        sink,
+        limit: settings.attribute_value_length,
+        truncated: 0,
+    };
+    build_unlimited(ctx, plan, req, end, settings, &mut limited);
+    limited.truncated
+}
+
+/// A sink that cuts string values to `limit` bytes on a UTF-8 character boundary before passing
+/// them on, counting the values it cut. Every attribute goes through it, so no request, however
+/// long its path, query or headers, makes a span larger than its attribute count allows.
+struct Limited<'s, S> {
+    sink: &'s mut S,
+    limit: usize,
+    truncated: usize,
+}
+
+impl<'a, S: SpanSink<'a>> SpanSink<'a> for Limited<'_, S> {
+    fn begin(&mut self, span: SpanRecord<'a>) {
+        self.sink.begin(span);
+    }
+
+    fn str(&mut self, key: &'a str, value: Cow<'a, str>) {
+        if value.len() <= self.limit {
+            return self.sink.str(key, value);
+        }
+        self.truncated += 1;
+        let cut = match value {
+            Cow::Borrowed(v) => Cow::Borrowed(truncate_at_char(v, self.limit)),
+            Cow::Owned(mut v) => {
+                let keep = truncate_at_char(&v, self.limit).len();
+                v.truncate(keep);
+                Cow::Owned(v)
+            }
+        };
+        self.sink.str(key, cut);
+    }
+
+    fn int(&mut self, key: &'a str, value: i64) {
+        self.sink.int(key, value);
+    }
+
+    fn end(&mut self) {
+        self.sink.end();
+    }
+}
+
+fn build_unlimited<'a, S: SpanSink<'a>>(
     ctx: &'a SpanContextIds,
     plan: SpanPlan,
     req: &'a RequestFacts,
@@ -238,7 +300,8 @@ impl<'a> Common<'a> {
         let (path, query) = sc::split_path(&req.path);
         let query = query.filter(|q| !q.is_empty()).map(|q| {
             if settings.redact_query {
-                Cow::Owned(sc::redact_query(q))
+                // Past the limit nothing more would be kept.
+                Cow::Owned(sc::redact_query(q, settings.attribute_value_length))
             } else {
                 Cow::Borrowed(q)
             }
@@ -411,7 +474,8 @@ impl<'a> Common<'a> {
         self.outcome_and_extra_attributes(error_type, sink);
     }
 
-    /// `scheme://authority/path?query`, with the query as recorded (redacted if configured).
+    /// `scheme://authority/path?query`, with the query as recorded (redacted if configured). The
+    /// sink cuts it to the attribute limit; building stops a little past it.
     fn url_full(&self) -> String {
         let scheme = if self.req.scheme.is_empty() {
             "http"
@@ -426,7 +490,7 @@ impl<'a> Common<'a> {
         u.push_str("://");
         u.push_str(&self.req.authority);
         u.push_str(self.path);
-        if !q.is_empty() {
+        if !q.is_empty() && u.len() <= self.settings.attribute_value_length {
             u.push('?');
             u.push_str(q);
         }

@@ -115,21 +115,35 @@ pub fn split_path(path_and_query: &str) -> (&str, Option<&str>) {
     (path, Some(query))
 }
 
-/// Replace every query value with `REDACTED`, keeping keys and separators: `a=1&b&c=` →
-/// `a=REDACTED&b&c=REDACTED`. Keys tell what was asked; values may hold tokens or personal data.
-pub fn redact_query(query: &str) -> String {
-    let mut out = String::with_capacity(query.len());
+/// Longest query key kept by [`redact_query`], in bytes: enough for any parameter name, too short
+/// to carry a token a client put where a key goes.
+pub const MAX_QUERY_KEY_BYTES: usize = 32;
+
+/// The query with every value replaced by `REDACTED`: `a=1&b&c=` → `a=REDACTED&REDACTED&c=REDACTED`.
+/// Keys tell what was asked and are kept up to [`MAX_QUERY_KEY_BYTES`]; values, and components
+/// without `=` (often a bare token), may hold credentials or personal data and are never kept.
+/// Empty components stay empty. Whole components are written until the output reaches `stop_after`
+/// bytes, so a long query costs no more than the attribute limit (the caller cuts the rest).
+///
+/// Redacting an output again gives the same output, so a query may be redacted once when it is
+/// recorded and again when the span is built.
+pub fn redact_query(query: &str, stop_after: usize) -> String {
+    let mut out = String::with_capacity(query.len().min(stop_after.saturating_add(64)));
     for (i, pair) in query.split('&').enumerate() {
+        if out.len() >= stop_after {
+            break;
+        }
         if i > 0 {
             out.push('&');
         }
         match pair.split_once('=') {
             Some((k, _)) => {
-                out.push_str(k);
+                out.push_str(crate::text::truncate_at_char(k, MAX_QUERY_KEY_BYTES));
                 out.push('=');
                 out.push_str(REDACTED);
             }
-            None => out.push_str(pair),
+            None if pair.is_empty() => {}
+            None => out.push_str(REDACTED),
         }
     }
     out
@@ -223,17 +237,45 @@ mod tests {
 
     #[rustfmt::skip]
     const QUERIES: &[(&str, &str)] = &[
-        ("a=1&b=2",          "a=REDACTED&b=REDACTED"),
-        ("flag",             "flag"),
-        ("a=&b",             "a=REDACTED&b"),
-        ("token=x=y",        "token=REDACTED"),
-        ("",                 ""),
+        ("a=1&b=2",                       "a=REDACTED&b=REDACTED"),
+        ("flag",                          "REDACTED"),
+        ("eyJhbGciOiJIUzI1NiJ9.e30.sig",  "REDACTED"),
+        ("a=&b",                          "a=REDACTED&REDACTED"),
+        ("token=x=y",                     "token=REDACTED"),
+        ("a=1&&b=2",                      "a=REDACTED&&b=REDACTED"),
+        ("=&=&=",                         "=REDACTED&=REDACTED&=REDACTED"),
+        ("",                              ""),
+        ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=REDACTED"),
     ];
 
     #[test]
     fn redact_table() {
         for (q, want) in QUERIES {
-            assert_eq!(redact_query(q), *want, "{q}");
+            assert_eq!(redact_query(q, usize::MAX), *want, "{q}");
+            assert_eq!(
+                redact_query(want, usize::MAX),
+                *want,
+                "{q}: redacting again changes it"
+            );
+        }
+    }
+
+    #[test]
+    fn redaction_stops_past_the_limit() {
+        let hostile = "=&".repeat(8 * 1024);
+        let out = redact_query(&hostile, 1024);
+        assert!(out.len() < 1024 + 9 + 1, "{}", out.len());
+        assert!(out.starts_with("=REDACTED&=REDACTED"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn redaction_is_idempotent_and_keeps_no_value(q in "[a-z=&é]{0,40}") {
+            let once = redact_query(&q, usize::MAX);
+            proptest::prop_assert_eq!(redact_query(&once, usize::MAX), once.clone());
+            for part in once.split('&') {
+                proptest::prop_assert!(part.is_empty() || part == REDACTED || part.ends_with("=REDACTED"));
+            }
         }
     }
 

@@ -603,6 +603,7 @@ fn metrics_use_the_design_names() {
             "hoptrace.exports.retried",
             "hoptrace.queue.spans",
             "hoptrace.queue.bytes",
+            "hoptrace.attributes.truncated",
         ]
     );
     assert_eq!(m[0], ("hoptrace.requests", MetricKind::Counter, 1));

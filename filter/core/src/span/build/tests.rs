@@ -192,7 +192,7 @@ fn server_attributes_follow_http_semconv() {
     assert_eq!(str_attr(s, "http.request.method"), Some("GET"));
     assert_eq!(s.attribute("http.request.method_original"), None);
     assert_eq!(str_attr(s, "url.path"), Some("/api/items"));
-    assert_eq!(str_attr(s, "url.query"), Some("id=REDACTED&debug"));
+    assert_eq!(str_attr(s, "url.query"), Some("id=REDACTED&REDACTED"));
     assert_eq!(str_attr(s, "url.scheme"), Some("https"));
     assert_eq!(str_attr(s, "server.address"), Some("shop.example.com"));
     assert_eq!(int_attr(s, "server.port"), Some(443));
@@ -215,7 +215,7 @@ fn client_attributes_name_the_upstream() {
     assert_eq!(c.name, "GET items");
     assert_eq!(
         str_attr(c, "url.full"),
-        Some("https://shop.example.com/api/items?id=REDACTED&debug")
+        Some("https://shop.example.com/api/items?id=REDACTED&REDACTED")
     );
     assert_eq!(str_attr(c, "server.address"), Some("shop.example.com"));
     assert_eq!(int_attr(c, "server.port"), Some(443));
@@ -237,6 +237,7 @@ fn settings_and_unusual_requests() {
     let settings = SpanSettings {
         redact_query: false,
         static_attributes: vec![("deployment.environment.name".into(), "prod".into())],
+        ..SpanSettings::default()
     };
     let mut end = resp(200, 0);
     end.route_name.clear();
@@ -376,4 +377,71 @@ fn flag_errors_carry_the_envoy_details_as_message() {
     assert_eq!(str_attr(&spans[0], "envoy.response_flags"), Some("UF"));
     let spans = build(SpanPlan::Server, &resp(503, 0));
     assert_eq!(spans[0].status, SpanStatus::Error(String::new()));
+}
+
+/// Every string attribute of every span, as (key, value).
+fn strings<'s>(spans: &'s [SpanRecord<'s>]) -> Vec<(&'s str, &'s str)> {
+    spans
+        .iter()
+        .flat_map(|s| s.attributes.iter())
+        .filter_map(|a| match &a.value {
+            AttrValue::Str(v) => Some((a.key.as_ref(), v.as_ref())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_hostile_request_cannot_grow_attributes_past_the_limit() {
+    let mut r = req();
+    // 16 KB of `=&`: each component would become `=REDACTED`, five times its size.
+    r.path = format!("/search?{}", "=&".repeat(8 * 1024));
+    r.user_agent = "é".repeat(3000);
+    r.captured_headers = vec![("app.blob".into(), "x".repeat(5000))];
+    let settings = SpanSettings::default();
+    let limit = settings.attribute_value_length;
+    let ctx = ids();
+    let end = resp(200, 0);
+    let mut sink = RecordSink::default();
+    let truncated = build_spans_into(
+        &ctx,
+        SpanPlan::ServerAndClient,
+        &r,
+        &end,
+        &settings,
+        &mut sink,
+    );
+    let all = strings(&sink.spans);
+    for (k, v) in &all {
+        assert!(v.len() <= limit, "{k}: {} bytes", v.len());
+    }
+    let get = |key: &str| {
+        all.iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .unwrap()
+    };
+    assert!(get("url.query").starts_with("=REDACTED&=REDACTED"));
+    assert!(get("url.full").starts_with("https://"));
+    // 1024 is not a multiple of the two bytes of `é`: the cut falls before a whole character.
+    assert_eq!(get("user_agent.original").len(), 1024);
+    // url.query, user_agent.original and app.blob on the SERVER span; url.full and app.blob on
+    // the CLIENT span.
+    assert_eq!(truncated, 5);
+}
+
+#[test]
+fn a_query_without_equals_is_redacted_whole() {
+    let mut r = req();
+    r.path = "/cb?eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl".into();
+    let spans = build_owned(
+        &ids(),
+        SpanPlan::ServerAndClient,
+        &r,
+        &resp(200, 0),
+        &SpanSettings::default(),
+    );
+    assert_eq!(str_attr(&spans[0], "url.query"), Some("REDACTED"));
+    let full = str_attr(&spans[1], "url.full").unwrap();
+    assert!(full.ends_with("/cb?REDACTED"), "{full}");
 }
