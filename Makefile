@@ -51,10 +51,10 @@ lint: toolchain ## rustfmt check, clippy native and wasm32-wasip1, rustdoc, -D w
 	cargo clippy --target wasm32-wasip1 -p hoptrace -p floor-noop -p floor-rewrite -p host-call-probe -- -D warnings
 	@# The benchmark's ablated builds (make bench-ablate) compile with the code they take apart.
 	for f in $(ABLATIONS); do cargo clippy -q --target wasm32-wasip1 -p hoptrace --features $$f -- -D warnings || exit 1; done
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q -p hoptrace-core -p hoptrace-shim
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q -p hoptrace-core -p hoptrace-alloc -p hoptrace-shim
 
-unit: toolchain ## core tests (natively)
-	cargo test -p hoptrace-core
+unit: toolchain ## core and allocator tests (natively)
+	cargo test -p hoptrace-core -p hoptrace-alloc
 
 size: wasm ## print hoptrace.wasm size; fail above the 450 KB budget
 	@s=$$(stat -c %s $(WASM)); echo "hoptrace.wasm: $$s bytes (budget $(SIZE_BUDGET))"; test $$s -le $(SIZE_BUDGET)

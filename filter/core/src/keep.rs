@@ -51,6 +51,12 @@ impl Keep {
         self.settings.enabled()
     }
 
+    /// Whether slowness is kept, so a watched request needs the clock at its start and end; with
+    /// errors alone its status decides, and the clock is read only for a request that is kept.
+    pub fn times_requests(&self) -> bool {
+        self.settings.slower_than_ms > 0
+    }
+
     /// Why a request with `status` (0: no response) that took `duration_ns` is kept, if it is. An
     /// error wins over slowness.
     pub fn reason(&self, status: u16, duration_ns: u64) -> Option<KeptReason> {

@@ -22,6 +22,9 @@ pub const MAX_STREAMS: usize = 1 << 17;
 /// What one entry of the stream table costs at most without a recording: its key, its handle and
 /// its share of the table's nodes.
 pub const STREAM_ENTRY_BYTES: usize = 32;
+
+// The entry's per-request state must fit the figure above with room for the key and the handle.
+const _: () = assert!(size_of::<crate::lifecycle::HopStream>() <= STREAM_ENTRY_BYTES / 2);
 /// Recorded facts of sampled streams held at once per VM; a sampled request that would go past it
 /// is not recorded and its spans are counted as dropped (`queue_full`).
 pub const RECORDING_BYTES: usize = 16 << 20;

@@ -13,3 +13,9 @@ mod entry;
 mod host;
 mod root;
 mod stream;
+
+use hoptrace_alloc::SizeClasses;
+
+/// Small blocks from per-size free lists, the rest from wasi-libc's dlmalloc (see `SizeClasses`).
+#[global_allocator]
+static ALLOCATOR: SizeClasses<std::alloc::System> = SizeClasses::new(std::alloc::System);

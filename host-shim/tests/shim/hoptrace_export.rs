@@ -446,28 +446,36 @@ fn host_calls_per_unsampled_and_sampled_request() {
 }
 
 #[test]
-fn keep_adds_the_clock_and_the_status_to_an_unsampled_request_and_nothing_else() {
-    let mut host = load("{}");
-    tick(&mut host, "warm-up");
+fn keep_adds_the_status_to_an_unsampled_request_and_slowness_the_clock() {
     let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
-    for _ in 0..64 {
-        cost(&mut host, &[("traceparent", unsampled)], 200);
+    // (config, host calls added to an unsampled request that ends well, of them clock readings)
+    for (config, added, clock) in [("{}", 1, 0), (r#"{"keep":{"slower_than_ms":500}}"#, 4, 3)] {
+        let mut host = load(config);
+        tick(&mut host, "warm-up");
+        for _ in 0..64 {
+            cost(&mut host, &[("traceparent", unsampled)], 200);
+        }
+        let (report, by_function) = cost(&mut host, &[("traceparent", unsampled)], 200);
+        let calls = |f: &str| by_function.get(f).copied().unwrap_or(0);
+        // :status (and the clock at the start, the first byte and the end when slowness is
+        // kept): a request that ends well builds nothing.
+        assert_eq!(
+            report.total_host_calls(),
+            UNSAMPLED_HOST_CALLS + added,
+            "{config}: {by_function:?}"
+        );
+        assert_eq!(
+            calls("proxy_get_current_time_nanoseconds"),
+            clock,
+            "{config}"
+        );
+        assert_eq!(calls("proxy_get_header_map_value"), 1, "{config}");
+        assert_eq!(
+            calls("proxy_call_foreign_function") + calls("proxy_get_property"),
+            0,
+            "{config}"
+        );
     }
-    let (report, by_function) = cost(&mut host, &[("traceparent", unsampled)], 200);
-    let calls = |f: &str| by_function.get(f).copied().unwrap_or(0);
-    // The start, the first byte and the end on the clock, and :status: a request that ends well
-    // builds nothing.
-    assert_eq!(
-        report.total_host_calls(),
-        UNSAMPLED_HOST_CALLS + 4,
-        "{by_function:?}"
-    );
-    assert_eq!(calls("proxy_get_current_time_nanoseconds"), 3);
-    assert_eq!(calls("proxy_get_header_map_value"), 1);
-    assert_eq!(
-        calls("proxy_call_foreign_function") + calls("proxy_get_property"),
-        0
-    );
 }
 
 #[test]

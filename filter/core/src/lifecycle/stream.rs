@@ -29,8 +29,9 @@ struct Recording {
 #[derive(Debug)]
 struct Watch {
     hop: HopContext,
-    /// When the request was handed on towards the router (the CLIENT span would start here).
-    upstream_start_unix_nano: u64,
+    /// When the request was handed on towards the router (the CLIENT span would start here); read
+    /// only when slowness is kept: a kept error's spans then start at Envoy's `request.time`.
+    upstream_start_unix_nano: Option<u64>,
     first_upstream_byte_unix_nano: Option<u64>,
     /// `:status` of the response; 0 while none came.
     status_code: u16,
@@ -41,7 +42,8 @@ struct Watch {
 #[derive(Debug, Default)]
 pub struct HopStream {
     recording: Option<Box<Recording>>,
-    watch: Option<Watch>,
+    /// Boxed, so that the stream table's entries stay small (see `crate::memory`).
+    watch: Option<Box<Watch>>,
 }
 
 impl HopStream {
@@ -118,12 +120,13 @@ impl Vm {
                 }
             }
         } else if self.pipeline.keep().enabled() {
-            stream.watch = Some(Watch {
+            let timed = self.pipeline.keep().times_requests();
+            stream.watch = Some(Box::new(Watch {
                 hop: hop.context,
-                upstream_start_unix_nano: host.now_ns(),
+                upstream_start_unix_nano: timed.then(|| host.now_ns()),
                 first_upstream_byte_unix_nano: None,
                 status_code: 0,
-            });
+            }));
         }
         hop.edits
     }
@@ -133,7 +136,9 @@ impl Vm {
     /// (the header map, only when some are configured). Nothing for an unsampled stream.
     pub fn response_headers(&mut self, stream: &mut HopStream, host: &mut impl HostReads) {
         if let Some(watch) = stream.watch.as_mut() {
-            watch.first_upstream_byte_unix_nano = Some(host.now_ns());
+            if watch.upstream_start_unix_nano.is_some() {
+                watch.first_upstream_byte_unix_nano = Some(host.now_ns());
+            }
             watch.status_code = response_status(host);
             return;
         }
@@ -165,7 +170,7 @@ impl Vm {
     /// when `attributes.stream_info` asks for it (see [`super::StreamEndReader`]).
     pub fn stream_end(&mut self, stream: HopStream, host: &mut impl HostReads) {
         if let Some(watch) = stream.watch {
-            self.watched_end(watch, host);
+            self.watched_end(&watch, host);
             return;
         }
         let Some(mut rec) = stream.recording else {
@@ -207,12 +212,20 @@ impl Vm {
     /// The end of a watched (unsampled) stream: nothing more unless it failed or was slow; then,
     /// within the keep budget, its spans are built as a sampled request's would be, from the
     /// request headers (still readable at stream end) and Envoy's stream info.
-    fn watched_end(&mut self, watch: Watch, host: &mut impl HostReads) {
-        let now = host.now_ns();
-        let duration = now.saturating_sub(watch.upstream_start_unix_nano);
+    fn watched_end(&mut self, watch: &Watch, host: &mut impl HostReads) {
+        // Without slowness to judge, the status alone decides, and a request that ends well reads
+        // nothing more.
+        let (now, duration) = match watch.upstream_start_unix_nano {
+            Some(start) => {
+                let now = host.now_ns();
+                (Some(now), now.saturating_sub(start))
+            }
+            None => (None, 0),
+        };
         let Some(reason) = self.pipeline.keep().reason(watch.status_code, duration) else {
             return;
         };
+        let now = now.unwrap_or_else(|| host.now_ns());
         let origin = Origin::Kept(reason);
         if self.pipeline.queue_full() {
             let direction = self.stream_end.direction_only(host);
@@ -231,7 +244,7 @@ impl Vm {
         let mut request = RequestFacts::from_headers(&HeaderLines::new(&lines), wanted);
         let mut response = ResponseFacts {
             status_code: watch.status_code,
-            upstream_start_unix_nano: Some(watch.upstream_start_unix_nano),
+            upstream_start_unix_nano: watch.upstream_start_unix_nano,
             first_upstream_byte_unix_nano: watch.first_upstream_byte_unix_nano,
             end_unix_nano: now,
             ..ResponseFacts::default()

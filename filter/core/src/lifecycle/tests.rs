@@ -201,6 +201,8 @@ fn request(vm: &mut Vm, host: &mut ScriptedHost) -> [Vec<String>; 3] {
 const OFF: &str = r#"{"sampler":"always_off","keep":{"errors":false}}"#;
 /// Unsampled with the default `keep` (errors kept).
 const KEEP: &str = r#"{"sampler":"always_off"}"#;
+/// Unsampled, errors and requests of 100 ms or more kept.
+const SLOW: &str = r#"{"sampler":"always_off","keep":{"slower_than_ms":100}}"#;
 const ON: &str = r#"{"sampler":"always_on"}"#;
 
 /// (case, config, request headers, reads at the request headers)
@@ -225,8 +227,10 @@ const REQUEST_HEADER_READS: &[RequestHeaderCase] = &[
         r#"{}"#, &[("traceparent", TRACEPARENT)], &["request traceparent", "request map", "clock"]),
     ("b3 extraction cannot use the shortcut",
         r#"{"sampler":"always_off","keep":{"errors":false},"propagation":{"extract":["tracecontext","b3"]}}"#, &[], &["request map"]),
-    ("keep on, unsampled: the decision's reads, then the start time",
-        KEEP, &[], &["request traceparent", "request tracestate", "clock"]),
+    ("keep errors, unsampled: the decision's reads and nothing more",
+        KEEP, &[], &["request traceparent", "request tracestate"]),
+    ("keep slowness too: the start time",
+        SLOW, &[], &["request traceparent", "request tracestate", "clock"]),
 ];
 
 #[test]
@@ -279,7 +283,8 @@ fn the_edits_rewrite_the_context_whatever_the_reads() {
 #[rustfmt::skip]
 const RESPONSE_HEADER_READS: &[(&str, &str, &[&str])] = &[
     ("unsampled: nothing",                      OFF, &[]),
-    ("keep on, unsampled: the first byte and the status", KEEP, &["clock", "response :status"]),
+    ("keep errors, unsampled: the status",      KEEP, &["response :status"]),
+    ("keep slowness too: the first byte and the status", SLOW, &["clock", "response :status"]),
     ("sampled: the first byte's time",          ON,  &["clock"]),
     ("on_error: and :status, to decide the end",
         r#"{"sampler":"always_on","attributes":{"stream_info":"on_error"}}"#, &["clock", "response :status"]),
@@ -321,7 +326,8 @@ type StreamEndCase = (
 #[rustfmt::skip]
 const STREAM_END_READS: &[StreamEndCase] = &[
     ("unsampled: nothing",                          OFF, true, 200, None, &[]),
-    ("keep on, unsampled 200: the clock, nothing built", KEEP, true, 200, None, &["clock"]),
+    ("keep errors, unsampled 200: nothing read, nothing built", KEEP, true, 200, None, &[]),
+    ("keep slowness too, unsampled fast 200: the clock", SLOW, true, 200, None, &["clock"]),
     ("sampled 200: one bare list",                  r#"{"sampler":"always_on","span_kind":"server"}"#, true, 200, None, &["clock", "evaluate bare"]),
     ("503: the list, then code_details",            r#"{"sampler":"always_on","span_kind":"server"}"#, true, 503, None, &["clock", "evaluate bare", "property response.code_details"]),
     ("no response: code_details too",               r#"{"sampler":"always_on","span_kind":"server"}"#, true, 0, None, &["clock", "evaluate bare", "property response.code_details"]),
