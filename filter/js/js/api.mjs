@@ -184,7 +184,7 @@ export function makeApi(wasm, defaultService) {
       this.#core = core;
       this.#endpoint = core.endpoint;
       this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
-      this.#log = options.log ?? ((line) => console.warn('hoptrace: ' + line));
+      this.#log = options.log ?? ((line) => console.warn(line));
       this.#timer = setInterval(() => this.#tick(false), options.tickMs ?? TICK_MS);
       // An export timer must not keep a Node process alive on its own.
       this.#timer?.unref?.();
@@ -285,11 +285,9 @@ export function makeApi(wasm, defaultService) {
     }
   }
 
+  // Not unref'd: a flush that waits keeps the process alive until it is done.
   function sleep(ms) {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      t?.unref?.();
-    });
+    return new Promise((resolve) => setTimeout(resolve, ms));
   }
 
   /**

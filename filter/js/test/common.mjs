@@ -35,3 +35,9 @@ export async function load() {
 export function seed(b) {
   return new Uint8Array(32).fill(b);
 }
+
+/** create() options for tests that look at decisions only: exports answered at once, no logs. */
+export const quiet = {
+  fetch: async () => new Response(null, { status: 200 }),
+  log: () => {},
+};

@@ -126,7 +126,7 @@ test('a 503 is retried; the accounting holds', async () => {
     collector: { endpoint: rx.url, encoding: 'json' },
     span_kind: 'server',
     retry: { initial_backoff_ms: 10, max_backoff_ms: 20 },
-  });
+  }, { log: () => {} });
   for (let i = 0; i < 4; i++) tracer.start({}).end({ status: 200 });
   assert.equal(await tracer.shutdown(), true);
   await rx.close();

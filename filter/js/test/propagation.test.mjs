@@ -3,7 +3,7 @@
 // (target/js-vectors/propagation.json, written by `cargo test -p hoptrace-js --test vectors`).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { load, seed, vectors } from './common.mjs';
+import { load, quiet, seed, vectors } from './common.mjs';
 
 const { create } = await load();
 const table = vectors('propagation.json');
@@ -15,7 +15,7 @@ test('the table has all its rows', () => {
 for (const row of table.cases) {
   test(row.name, () => {
     for (const [s, want] of Object.entries(row.upstream)) {
-      const tracer = create(row.config, { seed: seed(Number(s)) });
+      const tracer = create(row.config, { ...quiet, seed: seed(Number(s)) });
       const hop = tracer.start(row.request, { kind: 'server' });
       const lower = row.request.map(([k, v]) => [k.toLowerCase(), v]);
       assert.deepEqual(hop.inject(lower), want, `seed ${s}`);

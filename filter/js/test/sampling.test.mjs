@@ -8,7 +8,7 @@ import {
   createCompositeSampler,
   createComposableProbabilitySampler,
 } from '@opentelemetry/sampler-composite';
-import { load, vectors } from './common.mjs';
+import { load, quiet, vectors } from './common.mjs';
 
 const { create } = await load();
 const { ids, ratios } = vectors('sampling.json');
@@ -19,7 +19,7 @@ test('a few thousand ids per ratio', () => {
 
 for (const { ratio, config, sampled, tracestate } of ratios) {
   test(`ratio ${ratio}: the package decides as hoptrace-core`, () => {
-    const tracer = create(config);
+    const tracer = create(config, quiet);
     let got = '';
     for (const id of ids) {
       const hop = tracer.start([['traceparent', `00-${id}-00f067aa0ba902b7-03`]], { kind: 'server' });
