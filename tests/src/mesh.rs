@@ -1,4 +1,4 @@
-//! The demo topology on 127.0.0.1, as issue 6 describes it: an edge gateway Envoy, two services each
+//! The demo topology on 127.0.0.1: an edge gateway Envoy, two services each
 //! behind a sidecar Envoy with an inbound and an outbound listener (`traffic_direction` set, as Istio
 //! does), where service A calls service B through its own sidecar and copies the trace headers it
 //! received, and one OTLP receiver for all three proxies. Every Envoy picks its own ports; they start

@@ -1,4 +1,4 @@
-//! The ready-to-copy Envoy configs in `envoy/` are tested artefacts (STYLE.md #8): each bootstrap there
+//! The ready-to-copy Envoy configs in `envoy/` are tested artefacts: each bootstrap there
 //! loads with `envoy --mode validate` and the built `hoptrace.wasm`, which in Envoy 1.40 also runs the
 //! plugin's on_configure on the embedded plugin config, so an example cannot drift from what the
 //! filter accepts.

@@ -1,4 +1,4 @@
-//! The demo topology (issue 6) as a test: edge gateway → sidecar A → app A → sidecar A (outbound) →
+//! The demo topology as a test: edge gateway → sidecar A → app A → sidecar A (outbound) →
 //! sidecar B → app B, three Envoys exporting to one receiver. One request gives one trace whose spans
 //! have the right kinds, parents and services, and an upstream error marks the right spans.
 

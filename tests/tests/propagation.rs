@@ -1,5 +1,5 @@
 //! Issue 3, "Done when", in a real Envoy: hoptrace.wasm on a gateway listener rewrites the trace
-//! context for the upstream exactly as DESIGN.md's W3C rules say (what the echo upstream received is the
+//! context for the upstream exactly as the W3C rules say (what the echo upstream received is the
 //! evidence), the ratio sampler decides as the ProbabilitySampler rule does on boundary trace ids, and a
 //! bad plugin config is refused with the field named, both by `envoy --mode validate` and at start.
 
@@ -23,7 +23,7 @@ use hoptrace_e2e::{Envoy, EnvoyConfig, Listener, Request, Upstream};
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const PARENT_ID: &str = "b7ad6b7169203331";
 const VENDOR_STATE: &str = "congo=t61rcWkgMzE";
-/// `th` for ratio 0.01 (DESIGN.md table).
+/// `th` for ratio 0.01 (the ProbabilitySampler threshold table).
 const TH_1_PERCENT: &str = "fd70a3d70a3d71";
 
 /// What the upstream must see for one incoming header set.

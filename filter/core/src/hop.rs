@@ -271,7 +271,7 @@ impl Tracer {
     }
 
     /// B3 and Jaeger, out of line: inlined, their parsers would sit between the instructions every
-    /// W3C request runs and spread them over more instruction-cache lines (bench/notes.md).
+    /// W3C request runs and spread them over more instruction-cache lines.
     #[inline(never)]
     fn extract_foreign<K: AsRef<str>, V: AsRef<[u8]>>(
         p: Propagator,

@@ -142,7 +142,7 @@ pub fn encode_lower_hex(bytes: &[u8]) -> String {
 /// Append the lower-case hex of `bytes` to `out`.
 ///
 /// Digits go into a byte buffer first: `String::push` per digit costs a capacity check and a UTF-8
-/// encoding each, which was a fifth of an unsampled request's decision (perf, bench/notes.md).
+/// encoding each, which was a fifth of an unsampled request's decision (perf).
 pub fn push_lower_hex(out: &mut String, bytes: &[u8]) {
     let mut buf = [0u8; 64];
     for chunk in bytes.chunks(buf.len() / 2) {

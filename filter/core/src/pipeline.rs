@@ -244,6 +244,12 @@ impl Pipeline {
         self.exporter.poll(now_ns)
     }
 
+    /// Like [`Pipeline::poll`], but queued spans leave without waiting for the schedule delay: for
+    /// a host about to stop (a JavaScript runtime shutting down), within `max_concurrent_exports`.
+    pub fn flush(&mut self, now_ns: u64) -> Vec<ExportRequest> {
+        self.exporter.flush(now_ns)
+    }
+
     /// The answer (or failure) of export attempt `id`.
     pub fn on_response(&mut self, id: u64, outcome: ExportOutcome, now_ns: u64) {
         self.exporter.on_response(id, outcome, now_ns);

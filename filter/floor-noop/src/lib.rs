@@ -2,7 +2,7 @@
 //!
 //! It exists as a benchmark floor: every callback returns at once and no host call is made, so the
 //! cost measured through it is the cost of entering the VM at all. hoptrace's per-request overhead
-//! is reported next to it (DESIGN.md "Numbers to beat").
+//! is reported next to it (`make bench`).
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;

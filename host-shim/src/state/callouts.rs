@@ -1,6 +1,6 @@
 //! HTTP callouts (`proxy_http_call`) waiting for the test to answer them, and the answers.
 //!
-//! What Envoy delivers for each outcome (checked with a probe filter in Envoy 1.40, DESIGN.md):
+//! What Envoy delivers for each outcome (checked with a probe filter in Envoy 1.40):
 //! an answer is a normal response; a timeout is a local `504` with body `upstream request timeout`;
 //! a refused connection is a local `503` with body `upstream connect error or disconnect/reset
 //! before headers. reset reason: connection failure`; a reset is `proxy_on_http_call_response` with

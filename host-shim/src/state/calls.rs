@@ -1,6 +1,6 @@
 //! Host-call accounting: how many host calls each `proxy_on_*` callback made.
 //!
-//! Host calls are what a request costs in V8 (several µs each, DESIGN.md "Numbers to beat"), so
+//! Host calls are what a request costs in V8 (several µs each: `docs/ARCHITECTURE.md`), so
 //! tests and the benchmark count them: per host function, per callback, and per callback instance.
 //! Counted are the `env.proxy_*` functions and the WASI functions the shim serves itself
 //! (`random_get`, `clock_time_get`, `fd_write`); allocations the host makes in the guest are not.

@@ -385,7 +385,7 @@ impl Exporter {
         self.batches.len()
     }
 
-    /// Every metric under its DESIGN.md name, counters then gauges.
+    /// Every metric under its published name, counters, gauges, then the attribute counter.
     pub fn metric_values(&self) -> MetricValues {
         metric_values(
             &self.counters,

@@ -2,7 +2,7 @@
 //!
 //! Building the prost `Span` message first copies every id into a `Vec`, every attribute key into a
 //! `String` and wraps each value in two more structs, then walks the tree twice (length, bytes);
-//! those allocations were a quarter of a sampled request's span work (perf, bench/notes.md). This
+//! those allocations were a quarter of a sampled request's span work (perf; `docs/ARCHITECTURE.md`). This
 //! encoder computes the exact length once and writes into one buffer. Its output is byte-for-byte
 //! what prost writes for [`super::proto::to_proto`] (fields in tag order, proto3 defaults left
 //! out), which the tests check against the official schema.

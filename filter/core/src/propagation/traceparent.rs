@@ -2,7 +2,7 @@
 //!
 //! `version "-" trace-id "-" parent-id "-" trace-flags`, all lower-case hex. Any broken rule, or more
 //! than one header line, makes the context invalid; the caller then starts a new trace and drops
-//! `tracestate` (DESIGN.md, "W3C Trace Context").
+//! `tracestate` (W3C Trace Context Level 2).
 
 use super::error::ParseError;
 use super::headers::trim_ows;
