@@ -1,4 +1,4 @@
-//! Issue 7, collector faults under load (the short form in `make test`; `make soak` runs the long
+//! Collector faults under load (the short form in `make test`; `make soak` runs the long
 //! form). For each fault a 1-worker Envoy gateway runs hoptrace at 100 % sampling under wrk load (8
 //! connections, 127.0.0.1): three rounds of 1 s against a healthy collector and 1 s against the
 //! faulty one, so background load on a shared machine hits both alike:

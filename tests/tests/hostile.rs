@@ -1,4 +1,4 @@
-//! Issue 7, hostile input in a real Envoy: oversized `traceparent` / `tracestate` / `baggage` near
+//! Hostile input in a real Envoy: oversized `traceparent` / `tracestate` / `baggage` near
 //! Envoy's 60 KiB header limit, a thousand `tracestate` lines, non-UTF-8 and control bytes, duplicate
 //! and conflicting W3C / B3 / Jaeger headers, header maps at Envoy's 100-header limit.
 //!

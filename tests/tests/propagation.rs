@@ -1,4 +1,4 @@
-//! Issue 3, "Done when", in a real Envoy: hoptrace.wasm on a gateway listener rewrites the trace
+//! Propagation in a real Envoy: hoptrace.wasm on a gateway listener rewrites the trace
 //! context for the upstream exactly as the W3C rules say (what the echo upstream received is the
 //! evidence), the ratio sampler decides as the ProbabilitySampler rule does on boundary trace ids, and a
 //! bad plugin config is refused with the field named, both by `envoy --mode validate` and at start.

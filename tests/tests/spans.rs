@@ -1,4 +1,4 @@
-//! Issue 4 in a real Envoy: spans for every hop, timed, exported as batched OTLP through the proxy's
+//! Spans in a real Envoy: for every hop, timed, exported as batched OTLP through the proxy's
 //! own callout, decoded here with the official schema. Ids and parents are checked against what the
 //! echo upstream actually received, times against the wall clock and the upstream's delays, and the
 //! `/stats` counters against the identity sampled = exported + dropped + queued.
