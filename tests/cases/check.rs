@@ -16,6 +16,43 @@
 use serde_json::Value;
 
 /// The table, as text (each runner passes it in with `include_str!`, so a change rebuilds it).
+/// The request lines after a filter's header edits, as Envoy's header map applies the host calls:
+/// a set (`proxy_replace_header_map_value`, Envoy `setCopy`) overwrites the first line of the name
+/// and drops the others, or appends when absent; a remove drops every line. Names are lower-cased
+/// as Envoy's codecs hand them over.
+pub fn apply_edits<S: AsRef<str>, V: AsRef<str>, R: AsRef<str>>(
+    request: &[(String, String)],
+    sets: impl IntoIterator<Item = (S, V)>,
+    removes: impl IntoIterator<Item = R>,
+) -> Vec<(String, String)> {
+    let mut lines: Vec<(String, String)> = request
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
+    for (name, value) in sets {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        let mut seen = false;
+        lines.retain_mut(|(k, v)| {
+            if k != name {
+                return true;
+            }
+            if seen {
+                return false;
+            }
+            seen = true;
+            *v = value.to_owned();
+            true
+        });
+        if !seen {
+            lines.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    for name in removes {
+        lines.retain(|(k, _)| k != name.as_ref());
+    }
+    lines
+}
+
 pub fn load(json: &str) -> Vec<Case> {
     let table: Value = serde_json::from_str(json).expect("tests/cases/propagation.json is JSON");
     table["cases"]

@@ -17,38 +17,12 @@ use hoptrace_core::propagation::HeaderLines;
 
 const TABLE: &str = include_str!("../../../tests/cases/propagation.json");
 
-/// The request lines after the edits, as Envoy's header map applies the plugin's host calls:
-/// a set (`proxy_replace_header_map_value`, Envoy `setCopy`) overwrites the first line of the name
-/// and drops the others, or appends when absent; a remove drops every line.
-fn apply(request: &[(String, String)], edits: &HeaderEdits) -> Vec<(String, Vec<u8>)> {
-    let mut lines: Vec<(String, Vec<u8>)> = request
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone().into_bytes()))
-        .collect();
-    for (name, value) in edits.sets() {
-        let mut seen = false;
-        lines.retain_mut(|(k, v)| {
-            if k != name {
-                return true;
-            }
-            if seen {
-                return false;
-            }
-            seen = true;
-            *v = value.as_bytes().to_vec();
-            true
-        });
-        if !seen {
-            lines.push((name.to_owned(), value.as_bytes().to_vec()));
-        }
-    }
-    for name in &edits.remove {
-        lines.retain(|(k, _)| k != name);
-    }
-    lines
+/// What the upstream receives: the request with the hop's edits applied as Envoy applies them.
+fn apply(request: &[(String, String)], edits: &HeaderEdits) -> Vec<(String, String)> {
+    check::apply_edits(request, edits.sets(), &edits.remove)
 }
 
-fn upstream(case: &check::Case, seed: u8) -> Result<Vec<(String, Vec<u8>)>, String> {
+fn upstream(case: &check::Case, seed: u8) -> Result<Vec<(String, String)>, String> {
     let settings = parse_config(case.config.as_bytes()).map_err(|e| e.to_string())?;
     let mut pipeline = Pipeline::new(settings, &[], [seed; 32]);
     let lines: Vec<(&str, &[u8])> = case

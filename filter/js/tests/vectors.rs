@@ -46,35 +46,9 @@ fn out_dir() -> PathBuf {
     dir
 }
 
-/// The request lines after the edits, as Envoy applies them (the same rule as the core's own
-/// table run): a set replaces the first line of the name and drops the others, or appends; a
-/// remove drops every line.
+/// What the upstream receives: the request with the hop's edits applied as Envoy applies them.
 fn apply(request: &[(String, String)], edits: &HeaderEdits) -> Vec<(String, String)> {
-    let mut lines: Vec<(String, String)> = request
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-        .collect();
-    for (name, value) in edits.sets() {
-        let mut seen = false;
-        lines.retain_mut(|(k, v)| {
-            if k != name {
-                return true;
-            }
-            if seen {
-                return false;
-            }
-            seen = true;
-            *v = value.to_owned();
-            true
-        });
-        if !seen {
-            lines.push((name.to_owned(), value.to_owned()));
-        }
-    }
-    for name in &edits.remove {
-        lines.retain(|(k, _)| k != name);
-    }
-    lines
+    check::apply_edits(request, edits.sets(), &edits.remove)
 }
 
 #[test]
