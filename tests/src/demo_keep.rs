@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::demo_traffic::{self, check_chain, Check, Planned, Purpose, Sent, CHAIN, SLOW_MS};
+use crate::demo_traffic::{
+    self, check_chain, Check, Outcome, Planned, Purpose, Sent, CHAIN, SLOW_MS,
+};
 use crate::mesh::{Mesh, MeshPlugins};
 use crate::otlp::{of_trace, ReceivedSpan};
 use crate::waterfall::{self, Style};
@@ -36,30 +38,12 @@ pub fn plan() -> Vec<Planned> {
         .collect()
 }
 
-/// What the act produced.
-#[derive(Debug, Clone)]
-pub struct KeepOutcome {
-    /// The requests, in order.
-    pub sent: Vec<Sent>,
-    /// Every span received.
-    pub spans: Vec<ReceivedSpan>,
-    /// The checks.
-    pub checks: Vec<Check>,
-}
-
-impl KeepOutcome {
-    /// Whether every check passed.
-    pub fn ok(&self) -> bool {
-        self.checks.iter().all(|c| c.ok)
-    }
-}
-
 fn is_kept_purpose(p: Purpose) -> bool {
     matches!(p, Purpose::UpstreamError | Purpose::Slow)
 }
 
 /// Sends the plan through `mesh` (started with [`plugins`]), waits for the kept traces, checks.
-pub fn run(mesh: &Mesh, stop: &dyn Fn() -> bool, wait: Duration) -> Result<KeepOutcome> {
+pub fn run(mesh: &Mesh, stop: &dyn Fn() -> bool, wait: Duration) -> Result<Outcome> {
     let mut sent = Vec::new();
     for planned in plan() {
         if stop() {
@@ -87,7 +71,7 @@ pub fn run(mesh: &Mesh, stop: &dyn Fn() -> bool, wait: Duration) -> Result<KeepO
     std::thread::sleep(Duration::from_millis(700));
     let spans = mesh.receiver.spans();
     let checks = checks(&sent, &spans);
-    Ok(KeepOutcome {
+    Ok(Outcome {
         sent,
         spans,
         checks,
@@ -153,7 +137,7 @@ fn checks(sent: &[Sent], spans: &[ReceivedSpan]) -> Vec<Check> {
 }
 
 /// The act's report: a line per request, the kept traces' waterfalls, the checks.
-pub fn render(outcome: &KeepOutcome, style: &Style) -> String {
+pub fn render(outcome: &Outcome, style: &Style) -> String {
     let mut out = format!(
         "\n{}\n",
         waterfall::paint(
@@ -167,7 +151,7 @@ pub fn render(outcome: &KeepOutcome, style: &Style) -> String {
     );
     for (n, s) in outcome.sent.iter().enumerate() {
         let id = s.trace_id().unwrap_or_default();
-        let trace = of_trace(&outcome.spans, id);
+        let trace = outcome.trace(id);
         let verdict = match (
             s.sampled(),
             trace.first().and_then(|x| x.attr_str("hoptrace.kept")),
@@ -190,14 +174,7 @@ pub fn render(outcome: &KeepOutcome, style: &Style) -> String {
             out.push_str(&waterfall::render(&trace, style));
         }
     }
-    for check in &outcome.checks {
-        let mark = if check.ok {
-            waterfall::paint(style, "\x1b[32m", "✓")
-        } else {
-            waterfall::paint(style, "\x1b[1m\x1b[31m", "✗")
-        };
-        out.push_str(&format!("{mark} {}\n", check.text));
-    }
+    out.push_str(&demo_traffic::render_checks(&outcome.checks, style));
     out
 }
 

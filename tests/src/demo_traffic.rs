@@ -501,7 +501,14 @@ pub fn render_report(outcome: &Outcome, style: &Style) -> String {
         "\n{} traces, {} spans from {} proxies; {} ERROR spans in {} traces\n",
         sum.traces, sum.spans, sum.proxies, sum.error_spans, sum.error_traces
     ));
-    for check in &outcome.checks {
+    out.push_str(&render_checks(&outcome.checks, style));
+    out
+}
+
+/// One line per check, marked ✓ or ✗.
+pub fn render_checks(checks: &[Check], style: &Style) -> String {
+    let mut out = String::new();
+    for check in checks {
         let mark = if check.ok {
             waterfall::paint(style, "\x1b[32m", "✓")
         } else {
