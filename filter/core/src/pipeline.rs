@@ -142,7 +142,7 @@ impl Pipeline {
         reason: KeptReason,
         now_ns: u64,
     ) -> usize {
-        let spans = plan_spans(self.tracer.settings().span_kind, direction).span_count();
+        let spans = self.span_count(direction);
         self.exporter.drop_keep_limit(spans, reason, now_ns);
         spans
     }
@@ -234,9 +234,14 @@ impl Pipeline {
         now_ns: u64,
         origin: Origin,
     ) -> usize {
-        let spans = plan_spans(self.tracer.settings().span_kind, direction).span_count();
+        let spans = self.span_count(direction);
         self.exporter.drop_queue_full(spans, now_ns, origin);
         spans
+    }
+
+    /// How many spans a hop on a listener with `direction` makes under `span_kind`.
+    fn span_count(&self, direction: ListenerDirection) -> usize {
+        plan_spans(self.tracer.settings().span_kind, direction).span_count()
     }
 
     /// Export requests due now (from `on_tick`).

@@ -333,9 +333,7 @@ impl Exporter {
 
     /// Whether an attempt in flight waits for callout `token`'s answer.
     pub fn awaits(&self, token: u32) -> bool {
-        self.batches
-            .iter()
-            .any(|b| b.token == Some(token) && matches!(b.state, BatchState::InFlight { .. }))
+        self.attempt_awaiting(token).is_some()
     }
 
     /// Callout tokens of attempts in flight (each answered, failed or timed out in the end).
@@ -345,13 +343,17 @@ impl Exporter {
 
     /// Handle the answer to callout `token`. Unknown or stale tokens are ignored.
     pub fn on_callout_answer(&mut self, token: u32, outcome: ExportOutcome, now_ns: u64) {
-        let attempt = self.batches.iter().find_map(|b| {
-            (b.token == Some(token) && matches!(b.state, BatchState::InFlight { .. }))
-                .then_some(b.attempt_id)
-        });
-        if let Some(id) = attempt {
+        if let Some(id) = self.attempt_awaiting(token) {
             self.on_response(id, outcome, now_ns);
         }
+    }
+
+    /// The id of the attempt in flight that waits for callout `token`'s answer.
+    fn attempt_awaiting(&self, token: u32) -> Option<u64> {
+        self.batches.iter().find_map(|b| {
+            (b.token == Some(token) && matches!(b.state, BatchState::InFlight { .. }))
+                .then_some(b.attempt_id)
+        })
     }
 
     fn in_flight_attempt(&mut self, id: u64) -> Option<&mut Batch> {
