@@ -273,8 +273,16 @@ def _schedule_text(meta):
             "after the load count.")
 
 
-def results_md(meta, runs, summary, verdicts, skipped, checks, extras):
-    """The whole bench/results.md text."""
+def notes_section(links):
+    """The results page's pointer to the hand-written pages beside it: (title, relative link)."""
+    if not links:
+        return []
+    return ["## Notes", ""] + [f"- {title}: [{link}]({link})" for title, link in links] + [""]
+
+
+def results_md(meta, runs, summary, verdicts, skipped, checks, extras, links=()):
+    """The whole bench/results.md text: the generated pages in `extras` are copied in, the
+    hand-written ones in `links` are linked."""
     out = [
         "# hoptrace benchmark results",
         "",
@@ -321,6 +329,7 @@ def results_md(meta, runs, summary, verdicts, skipped, checks, extras):
     out += [""]
     for title, path in extras:
         out += [f"## {title} (`{path.name}`)", "", _embedded(path), ""]
+    out += notes_section(links)
     out += ["## Raw per-round numbers", "", raw_table(runs), ""]
     return "\n".join(out)
 

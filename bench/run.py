@@ -47,8 +47,11 @@ EXTRAS = [("Proxy instructions per request (callgrind)", BENCH / "instructions.m
           ("Host call prices (probe filter, this Envoy)", BENCH / "hostcall-prices.md"),
           ("Where a sampled request's time goes (ablation)", BENCH / "ablation.md"),
           ("Host calls per request (hoptrace-shim)", BENCH / "shim-hostcalls.txt"),
-          ("Native core costs (criterion)", BENCH / "criterion.txt"),
-          ("Notes", BENCH / "notes.md")]
+          ("Native core costs (criterion)", BENCH / "criterion.txt")]
+# Written by hand beside the generated pages: results.md links to them instead of copying them.
+LINKED = [("What each part of a request costs, what was tried and where the targets stand",
+           BENCH / "notes.md"),
+          ("How the benchmark measures, and every command", BENCH / "README.md")]
 
 
 def parse_args():
@@ -442,11 +445,14 @@ def main():
     summary = report.summarize(runs, names)
     verdicts = report.targets(runs, summary, meta["exports"])
     extras = [(title, path) for title, path in EXTRAS if path.is_file()]
+    links = [(title, os.path.relpath(path, out.resolve().parent)) for title, path in LINKED
+             if path.is_file()]
     if args.probe:
         print(report.probe_table(runs, args.probe))
         text = report.probe_md(meta, runs, args.probe)
     else:
-        text = report.results_md(meta, runs, summary, verdicts, bench.skipped, bench.checks, extras)
+        text = report.results_md(meta, runs, summary, verdicts, bench.skipped, bench.checks, extras,
+                                 links)
     out.write_text(text)
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": runs, "summary": summary,

@@ -186,6 +186,26 @@ class Readme(unittest.TestCase):
             self.assertTrue(section.endswith("0.54×"))
 
 
+class ResultsPage(unittest.TestCase):
+    META = {"command": "c", "date": "d", "envoy_version": "e", "wrk_version": "w", "nproc": 2,
+            "cpu_model": "m", "kernel": "k", "mem": "r", "load": "l", "proxy_core": 0,
+            "load_core": 1, "wrk_cmd": "wrk", "rounds": 1, "warmup": 1, "duration": 2,
+            "budget": "b", "elapsed": 1.0, "what": {}, "exports": {}}
+
+    def test_generated_pages_are_copied_and_the_notes_only_linked(self):
+        runs = [run(0, "baseline", 10000, 50)]
+        summary = report.summarize(runs, ["baseline"])
+        with tempfile.TemporaryDirectory() as d:
+            counts = Path(d) / "instructions.md"
+            counts.write_text("# Proxy instructions\n\n- hoptrace100: 0.43×\n")
+            text = report.results_md(self.META, runs, summary, [], {}, {},
+                                     [("Counts", counts)], [("What was tried", "notes.md")])
+        self.assertIn("## Counts (`instructions.md`)\n\n- hoptrace100: 0.43×", text)
+        self.assertIn("## Notes\n\n- What was tried: [notes.md](notes.md)\n", text)
+        self.assertLess(text.index("## Notes"), text.index("## Raw per-round numbers"))
+        self.assertNotIn("## Notes", report.results_md(self.META, runs, summary, [], {}, {}, []))
+
+
 class SinkDecode(unittest.TestCase):
     def test_gzip_protobuf_and_garbage(self):
         try:
