@@ -5,9 +5,10 @@ writing /tmp/perf-<pid>.map (the address range of each guest function's JIT code
 each instruction callgrind counted in JIT code to the function whose range holds it. Fuel is off
 in that build, so the counts are the module's own code as compiled, not its fuel checks.
 
-The shim is not Envoy: its V8 is wasmtime (Cranelift), and it has no CEL, so the stream-end facts
-are read one property at a time (`get_property`, `serialize_property_path`, string splitting):
-leave those rows out when reasoning about Envoy. Everything else runs the same module code.
+The shim is not Envoy: it runs the module on wasmtime (Cranelift) instead of V8, and its own CEL
+subset answers the stream-end list, so the host's side differs while the module's code is the
+same. (With `--no-cel` the shim has no CEL and the module reads the facts one property at a
+time; jitprof does not pass it.)
 
 Usage (see `make profile-wasm`):
   jitprof.py --shim SHIM --wasm NAMED.wasm [--requests N] [--callers FUNCTION]

@@ -11,10 +11,10 @@ section between `<!-- bench:start -->` and `<!-- bench:end -->`.
     .venv/bin/python bench/run.py --quick            # smoke: 1 round of 2 s, output in bench/.run/
     .venv/bin/python bench/run.py --variants baseline,native100
 
-Time budget of the full run: 9 variants × (2 s warm-up + 8 rounds × 3 s measured, ~0.4 s between
-slices) ≈ 4.4 minutes, plus under a minute to start and check the proxies. Printed at the start of
+Time budget of the full run: 10 variants × (2 s warm-up + 8 rounds × 3 s measured, ~0.4 s between
+slices) ≈ 4.9 minutes, plus under a minute to start and check the proxies. Printed at the start of
 every run. Short slices in many rounds beat long ones in few: this shared machine's speed drifts over
-tens of seconds, and a round of 9 slices lasts about 30 s.
+tens of seconds, and a round of 10 slices lasts about 34 s.
 
 Environment: HOPTRACE_ENVOY (the envoy binary), HOPTRACE_WASM_DIR (where hoptrace.wasm and the floor
 filters are; default <repo>/target/wasm32-wasip1/release).
