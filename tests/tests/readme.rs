@@ -184,7 +184,8 @@ fn tested_manifest_documents() -> BTreeSet<String> {
     docs
 }
 
-/// The documents of a YAML stream, each without comments, trailing blanks or its `---` line.
+/// The documents of a YAML stream, each without comments (whole-line or trailing), blank lines or
+/// its `---` line, so a README may show a manifest without the file's explanations.
 fn yaml_documents(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = Vec::new();
@@ -196,7 +197,7 @@ fn yaml_documents(text: &str) -> Vec<String> {
         if line.trim_start().starts_with('#') || line.trim().is_empty() {
             continue;
         }
-        current.push(line.trim_end().to_string());
+        current.push(strip_comment(line).trim_end().to_string());
     }
     out.push(current);
     out.into_iter()
