@@ -464,8 +464,7 @@ def main():
         print(f"bench: WARNING {name}: {why}")
     if readme is not None:
         link = os.path.relpath(out.resolve(), readme.resolve().parent)
-        section = report.readme_section(meta, summary, verdicts, link,
-                                        report.instruction_lines(BENCH / "instructions.md"))
+        section = report.readme_section(meta, summary, link)
         if report.rewrite_readme(readme, section):
             print(f"bench: updated the benchmark section of {readme}")
         else:

@@ -171,19 +171,18 @@ class Readme(unittest.TestCase):
             self.assertFalse(report.rewrite_readme(path, "new table"))
             self.assertEqual(path.read_text(), "no markers\n")
 
-    def test_instruction_verdicts_join_the_section_with_their_date(self):
-        with tempfile.TemporaryDirectory() as d:
-            path = Path(d) / "instructions.md"
-            self.assertEqual(report.instruction_lines(path), [])
-            path.write_text("# Proxy instructions\n\nDate: 2026-11-23 13:00 UTC  \n\n| a | b |\n\n"
-                            "- hoptrace100 / native100_upstream overhead: 0.54×\n- other line\n")
-            lines = report.instruction_lines(path)
-            self.assertIn("(2026-11-23 13:00 UTC)", lines[1])
-            self.assertEqual(lines[-1], "- hoptrace100 / native100_upstream overhead: 0.54×")
-            section = report.readme_section({"command": "c", "date": "d", "nproc": 2, "cpu_model": "m",
-                                             "envoy_version": "e", "wrk_cmd": "w", "rounds": 1,
-                                             "what": {}}, [], [("PASS", "t")], "r.md", lines)
-            self.assertTrue(section.endswith("0.54×"))
+    def test_the_cost_table_compares_with_the_native_tracer_doing_the_same(self):
+        runs = [run(0, "baseline", 10000, 50), run(0, "native100_upstream", 5000, 110),
+                run(0, "hoptrace100", 6000, 80), run(0, "floor_noop", 9000, 60)]
+        names = ["baseline", "native100_upstream", "hoptrace100", "floor_noop"]
+        summary = report.summarize(runs, names)
+        meta = {"date": "d", "nproc": 2, "cpu_model": "m", "envoy_version": "e", "wrk_cmd": "w",
+                "rounds": 1, "what": {"native100_upstream": "Envoy 100 %", "hoptrace100": "hoptrace 100 %",
+                                      "floor_noop": "noop"}}
+        section = report.readme_section(meta, summary, "r.md")
+        self.assertIn("| hoptrace 100 % | +30.0 µs | 0.50× (Envoy 100 %) |", section)
+        self.assertIn("| noop | +10.0 µs | – |", section)
+        self.assertNotIn("baseline", section)
 
 
 class ResultsPage(unittest.TestCase):

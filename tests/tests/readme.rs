@@ -537,12 +537,21 @@ fn check_command(command: &str, at: &str, targets: &BTreeSet<String>) {
         }
         "grep" => {}
         "kubectl" => {
-            let file = args
+            let files: Vec<&String> = args
                 .windows(2)
-                .find(|w| w[0] == "-f")
-                .map(|w| w[1].clone())
-                .unwrap_or_else(|| panic!("{at}: `{command}`: only `kubectl apply -f FILE`"));
-            assert!(file_in_repo(&file), "{at}: `{command}`: no file {file}");
+                .filter(|w| w[0] == "-f")
+                .map(|w| &w[1])
+                .collect();
+            assert!(
+                args.first().is_some_and(|a| a == "apply") && !files.is_empty(),
+                "{at}: `{command}`: only `kubectl apply -f FILE…` is known here"
+            );
+            for file in files {
+                assert!(
+                    file.starts_with("envoy/") && file_in_repo(file),
+                    "{at}: `{command}`: {file} is not one of the tested manifests under envoy/"
+                );
+            }
         }
         "envoy" => {
             let config = args
