@@ -22,6 +22,8 @@ pub type Shared = Rc<RefCell<Option<Vm>>>;
 pub struct HoptraceRoot {
     shared: Shared,
     metrics: HostMetrics,
+    /// The named sampling rules' counters, defined from the configuration.
+    rule_metrics: HostMetrics<Rc<str>>,
     /// The collector's Envoy cluster, from the configuration.
     cluster: String,
 }
@@ -61,6 +63,7 @@ impl HoptraceRoot {
             host::log(LogLevel::Warn, &line);
         }
         self.metrics.push(&mut HostCalls, &work.metrics);
+        self.rule_metrics.push(&mut HostCalls, &work.rule_metrics);
     }
 
     /// The answer (or failure) of export callout `token`.

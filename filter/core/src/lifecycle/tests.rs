@@ -204,6 +204,13 @@ const KEEP: &str = r#"{"sampler":"always_off"}"#;
 /// Unsampled, errors and requests of 100 ms or more kept.
 const SLOW: &str = r#"{"sampler":"always_off","keep":{"slower_than_ms":100}}"#;
 const ON: &str = r#"{"sampler":"always_on"}"#;
+/// Rules that match the scripted request (`GET /checkout?id=1`): never, and sampling it.
+const RULES_OFF: &str = r#"{"sampler":"always_off","keep":{"errors":false},
+    "sampling":{"rules":[{"match":{"path":"/healthz"},"sampler":"always_off"},
+                         {"match":{"path_prefix":"/check"},"sampler":"always_off"}]}}"#;
+const RULES_ON: &str = r#"{"sampler":"always_off","keep":{"errors":false},
+    "sampling":{"rules":[{"match":{"path":"/healthz"},"sampler":"always_off"},
+                         {"match":{"path":"/checkout","method":"GET"},"sampler":"always_on"}]}}"#;
 
 /// (case, config, request headers, reads at the request headers)
 type RequestHeaderCase = (
@@ -231,6 +238,12 @@ const REQUEST_HEADER_READS: &[RequestHeaderCase] = &[
         KEEP, &[], &["request traceparent", "request tracestate"]),
     ("keep slowness too: the start time",
         SLOW, &[], &["request traceparent", "request tracestate", "clock"]),
+    ("rules, unsampled: one map read answers every rule",
+        RULES_OFF, &[], &["request map"]),
+    ("rules, a context: still the one map read",
+        RULES_OFF, &[("traceparent", TRACEPARENT_UNSAMPLED)], &["request map"]),
+    ("rules, sampled by a rule: the span reuses the map",
+        RULES_ON, &[], &["request map", "clock"]),
 ];
 
 #[test]
@@ -244,6 +257,48 @@ fn request_header_reads() {
         let [at_request, ..] = request(&mut vm, &mut host);
         assert_eq!(at_request, *want, "{case}");
     }
+}
+
+#[test]
+fn the_rule_that_decided_reaches_the_spans_and_its_counters() {
+    let config = r#"{"sampler":"always_off","collector":{"encoding":"json"},
+        "batch":{"schedule_delay_ms":1},"sampling":{"rules":[{"match":{"path":"/healthz"},"sampler":"always_off","name":"health"},
+                             {"match":{"path_prefix":"/check"},"sampler":"always_on","name":"checkout"},
+                             {"match":{"method":"GET"},"sampler":"always_on"}]}}"#;
+    let mut host = ScriptedHost::new(config);
+    let mut vm = vm(&mut host);
+    request(&mut vm, &mut host);
+    host.request[1].1 = "/healthz".into();
+    request(&mut vm, &mut host);
+    host.request[1].1 = "/other".into();
+    request(&mut vm, &mut host);
+    let spans = exported_json(&mut vm, &host);
+    let rules: Vec<_> = spans
+        .iter()
+        .map(|s| attribute(s, "hoptrace.sampling.rule").cloned())
+        .collect();
+    let label = |v: &str| Some(serde_json::json!({ "stringValue": v }));
+    assert_eq!(
+        rules,
+        [label("checkout"), label("checkout"), label("2"), label("2")],
+        "SERVER and CLIENT of each sampled request; an unnamed rule by its index"
+    );
+    let counters: Vec<(String, u64)> = vm
+        .pipeline
+        .rule_metric_values()
+        .iter()
+        .map(|(n, _, v)| (n.to_string(), *v))
+        .collect();
+    assert_eq!(
+        counters,
+        [
+            ("hoptrace.requests.matched.health".to_owned(), 1),
+            ("hoptrace.requests.sampled.health".to_owned(), 0),
+            ("hoptrace.requests.matched.checkout".to_owned(), 1),
+            ("hoptrace.requests.sampled.checkout".to_owned(), 1),
+        ],
+        "named rules only"
+    );
 }
 
 #[test]

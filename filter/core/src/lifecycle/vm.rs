@@ -8,9 +8,10 @@
 use super::reads::{HostReads, Read};
 use super::stream_end_reader::StreamEndReader;
 use crate::config::{parse_config, ConfigError};
-use crate::export::{ExportOutcome, ExportRequest, MetricValues};
+use crate::export::{ExportOutcome, ExportRequest, MetricKind, MetricValues};
 use crate::pipeline::Pipeline;
 use crate::propagation::HeaderReadPlan;
+use std::rc::Rc;
 
 /// Largest callout answer body read (an `ExportTraceServiceResponse` is tiny).
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -39,6 +40,8 @@ pub struct TickWork {
     pub exports: Vec<ExportRequest>,
     /// Current metric values (name, kind, value), in the same order every tick.
     pub metrics: MetricValues,
+    /// The named sampling rules' counters, in the same order every tick (empty without them).
+    pub rule_metrics: Vec<(Rc<str>, MetricKind, u64)>,
     /// Log lines to write, oldest first.
     pub logs: Vec<String>,
 }
@@ -84,6 +87,7 @@ impl Vm {
         TickWork {
             exports,
             metrics: self.pipeline.metric_values(),
+            rule_metrics: self.pipeline.rule_metric_values(),
             logs: std::mem::take(&mut self.logs),
         }
     }
