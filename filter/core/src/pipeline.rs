@@ -320,6 +320,17 @@ impl Pipeline {
         self.exporter.flush(now_ns)
     }
 
+    /// Everything held, sent at once until `deadline_ns`, then counted as dropped (see
+    /// [`Exporter::drain`]).
+    pub fn drain(&mut self, now_ns: u64, deadline_ns: u64) -> Vec<ExportRequest> {
+        self.exporter.drain(now_ns, deadline_ns)
+    }
+
+    /// Whether no span is queued, in flight or waiting for a retry.
+    pub fn holds_nothing(&self) -> bool {
+        self.exporter.holds_nothing()
+    }
+
     /// The answer (or failure) of export attempt `id`.
     pub fn on_response(&mut self, id: u64, outcome: ExportOutcome, now_ns: u64) {
         self.exporter.on_response(id, outcome, now_ns);

@@ -86,6 +86,11 @@ impl<R, S> Contexts<R, S> {
             .map(|slot| &mut slot.root)
     }
 
+    /// Forget root context `id`: it finished after the host said it is done.
+    pub fn remove_root(&mut self, id: u32) {
+        self.roots.retain(|slot| slot.id != id);
+    }
+
     /// Stream `id`, if known.
     pub fn stream(&mut self, id: u32) -> Option<&mut S> {
         self.streams.get_mut(&id)

@@ -769,3 +769,116 @@ fn a_kept_request_that_ends_well_builds_nothing_and_keep_off_watches_nothing() {
     off.request_headers(&mut stream, &mut host);
     assert!(!stream.active());
 }
+
+/// Recorded spans are all exported, dropped or still queued.
+fn accounted(vm: &Vm) -> bool {
+    let dropped: u64 = [
+        "queue_full",
+        "too_large",
+        "export_failed",
+        "rejected",
+        "keep_limit",
+        "shutdown",
+    ]
+    .iter()
+    .map(|r| metric(vm, &format!("hoptrace.spans.dropped.{r}")))
+    .sum();
+    let recorded = metric(vm, "hoptrace.spans.sampled")
+        + metric(vm, "hoptrace.spans.kept.error")
+        + metric(vm, "hoptrace.spans.kept.slow");
+    recorded == metric(vm, "hoptrace.spans.exported") + dropped + metric(vm, "hoptrace.queue.spans")
+}
+
+/// Sampled, one batch at a time, a delay no test reaches: spans wait in the queue until drained.
+const DRAIN: &str = r#"{"sampler":"always_on","collector":{"timeout_ms":2000},
+    "batch":{"max_export_batch_size":4,"schedule_delay_ms":60000}}"#;
+
+const MS: u64 = 1_000_000;
+
+#[test]
+fn a_root_told_it_is_done_with_nothing_held_is_drained_at_once() {
+    let mut host = ScriptedHost::new(DRAIN);
+    let mut vm = vm(&mut host);
+    let work = vm.done(host.clock);
+    assert!(work.drained && work.exports.is_empty());
+}
+
+#[test]
+fn a_done_root_sends_everything_at_once_and_then_says_so() {
+    let mut host = ScriptedHost::new(DRAIN);
+    let mut vm = vm(&mut host);
+    request(&mut vm, &mut host);
+    assert!(
+        vm.tick(host.clock).exports.is_empty(),
+        "the batch delay holds"
+    );
+    for _ in 0..4 {
+        request(&mut vm, &mut host);
+    }
+    let mut due = vm.done(host.clock).exports;
+    let mut sizes = Vec::new();
+    host.call_response = vec![(":status".into(), "200".into())];
+    for token in 1.. {
+        assert!(due.len() <= 1, "one export in flight at a time");
+        let Some(export) = due.pop() else { break };
+        assert!(!vm.drained());
+        sizes.push(export.span_count);
+        vm.dispatched(export.id, Some(token), host.clock);
+        // The freed slot takes the next batch at once, without waiting for a tick.
+        due = vm.callout_answered(token, 0, &mut host);
+    }
+    assert_eq!(sizes, [4, 4, 2], "no batch delay");
+    let work = vm.tick(host.clock);
+    assert!(work.drained);
+    assert_eq!(metric(&vm, "hoptrace.spans.exported"), 10);
+    assert_eq!(metric(&vm, "hoptrace.queue.spans"), 0);
+    assert_eq!(metric(&vm, "hoptrace.queue.bytes"), 0);
+    assert!(accounted(&vm));
+}
+
+#[test]
+fn what_a_done_root_cannot_send_by_its_deadline_is_counted_as_shutdown() {
+    // A retry due after the deadline is not waited for.
+    let mut host = ScriptedHost::new(DRAIN);
+    let mut vm = vm(&mut host);
+    for _ in 0..3 {
+        request(&mut vm, &mut host);
+    }
+    let work = vm.done(host.clock);
+    vm.dispatched(work.exports[0].id, Some(1), host.clock);
+    host.call_response = vec![
+        (":status".into(), "503".into()),
+        ("retry-after".into(), "30".into()),
+    ];
+    let next = vm.callout_answered(1, 0, &mut host);
+    assert_eq!(metric(&vm, "hoptrace.spans.dropped.shutdown"), 4);
+    assert_eq!(next.len(), 1, "the rest goes in the freed slot");
+    vm.dispatched(next[0].id, Some(2), host.clock);
+    host.call_response = vec![(":status".into(), "200".into())];
+    assert!(vm.callout_answered(2, 0, &mut host).is_empty());
+    assert!(vm.drained());
+    assert_eq!(metric(&vm, "hoptrace.spans.exported"), 2);
+    assert!(accounted(&vm));
+
+    // A callout still unanswered at the deadline.
+    let mut host = ScriptedHost::new(DRAIN);
+    let mut late = super::tests::vm(&mut host);
+    request(&mut late, &mut host);
+    let start = host.clock;
+    let work = late.done(start);
+    late.dispatched(work.exports[0].id, Some(1), start);
+    assert!(
+        !late.tick(start + 1_999 * MS).drained,
+        "before the deadline"
+    );
+    let work = late.tick(start + 2_000 * MS);
+    assert!(work.drained && work.exports.is_empty());
+    assert_eq!(metric(&late, "hoptrace.spans.dropped.shutdown"), 2);
+    assert_eq!(metric(&late, "hoptrace.queue.spans"), 0);
+    assert!(accounted(&late));
+    assert!(
+        late.callout_answered(1, 0, &mut host).is_empty(),
+        "a late answer finds nothing"
+    );
+    assert_eq!(metric(&late, "hoptrace.spans.exported"), 0);
+}
