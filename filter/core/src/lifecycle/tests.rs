@@ -882,3 +882,29 @@ fn what_a_done_root_cannot_send_by_its_deadline_is_counted_as_shutdown() {
     );
     assert_eq!(metric(&late, "hoptrace.spans.exported"), 0);
 }
+
+#[test]
+fn a_kept_error_wins_over_a_rule_that_said_no() {
+    let config = r#"{"sampler":"always_on","collector":{"encoding":"json"},
+        "batch":{"max_export_batch_size":2,"schedule_delay_ms":1},
+        "sampling":{"rules":[{"name":"checkout","match":{"path_prefix":"/checkout"},"sampler":"always_off"}]}}"#;
+    let mut host = ScriptedHost::new(config);
+    host.response = vec![(":status".into(), "503".into())];
+    host.properties = stream_properties(503);
+    let mut vm = vm(&mut host);
+    request(&mut vm, &mut host);
+    assert_eq!(metric(&vm, "hoptrace.spans.sampled"), 0, "the rule said no");
+    assert_eq!(metric(&vm, "hoptrace.spans.kept.error"), 2);
+    let spans = exported_json(&mut vm, &host);
+    for span in &spans {
+        assert_eq!(
+            attribute(span, "hoptrace.kept"),
+            Some(&serde_json::json!({"stringValue": "error"}))
+        );
+        assert_eq!(
+            attribute(span, "hoptrace.sampling.rule"),
+            Some(&serde_json::json!({"stringValue": "checkout"})),
+            "the rule that decided is still named"
+        );
+    }
+}
