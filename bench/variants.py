@@ -153,6 +153,53 @@ EXTRA_VARIANTS = [
     ),
 ]
 
+
+
+def rules16(sampler, sampler_arg=1.0):
+    """Sixteen sampling rules of every kind where the benchmark's request (`GET /`, no extra
+    headers) matches only the last, which samples as `sampler`: matching's worst case."""
+    misses = []
+    for i in range(15):
+        kind = i % 5
+        if kind == 0:
+            match = {"path_prefix": f"/api/v{i}"}
+        elif kind == 1:
+            match = {"path": f"/checkout/{i}"}
+        elif kind == 2:
+            match = {"host": f"*.svc{i}.example.com"}
+        elif kind == 3:
+            match = {"method": "POST", "path_prefix": "/"}
+        else:
+            match = {"header": {"name": f"x-tenant-{i}", "value": "blue"}}
+        misses.append({"name": f"miss{i}", "match": match, "sampler": "always_off"})
+    last = {"name": "everything", "match": {"path_prefix": "/"}, "sampler": sampler,
+            "sampler_arg": sampler_arg}
+    return {"rules": misses + [last]}
+
+
+# Sampling rules (counted instructions only): each against the rule-less variant deciding the same.
+EXTRA_VARIANTS += [
+    Variant(
+        "hoptrace100_rules16",
+        "hoptrace, 16 rules, the last matches: always_on",
+        "tracer",
+        wasm=HOPTRACE_WASM,
+        exports=True,
+        plugin_config={"sampler": "always_off", "sampling": rules16("always_on"), **HOPTRACE_COMMON},
+        root_id="hoptrace",
+    ),
+    Variant(
+        "hoptrace1_rules16",
+        "hoptrace, 16 rules, the last matches: traceidratio 0.01",
+        "tracer",
+        wasm=HOPTRACE_WASM,
+        exports=True,
+        plugin_config={"sampler": "always_off", "sampling": rules16("traceidratio", 0.01),
+                       **HOPTRACE_COMMON},
+        root_id="hoptrace",
+    ),
+]
+
 BY_NAME = {v.name: v for v in VARIANTS + EXTRA_VARIANTS}
 
 

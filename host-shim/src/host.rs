@@ -287,6 +287,7 @@ impl Host {
         match result {
             Ok(value) => {
                 self.deliver_queue_ready()?;
+                self.delete_done_roots()?;
                 Ok(Some(value))
             }
             Err(error) => {
@@ -354,6 +355,7 @@ impl Host {
     ) -> Result<Stream<'_>, Error> {
         let vm = &mut self.store.data_mut().vm;
         let id = vm.next_context_id;
+        let root = vm.root_context;
         vm.next_context_id += 1;
         let num_headers = u32::try_from(headers.len()).unwrap_or(u32::MAX);
         let mut stream = StreamState::new(id, headers, vm.now_ns);
@@ -363,7 +365,7 @@ impl Host {
             Callback::ContextCreate,
             id,
             self.exports.context_create.clone(),
-            (id, ROOT_CONTEXT_ID),
+            (id, root),
         )?;
         let args = (id, num_headers, u32::from(end_of_stream));
         let action = self.call(
@@ -423,7 +425,8 @@ impl Host {
         loop {
             let vm = self.vm();
             let next_callout = vm.callouts.next_event_ns().filter(|t| *t <= target);
-            let next_tick = vm.next_tick_ns.filter(|t| *t <= target);
+            let next_root_tick = vm.next_tick().filter(|(_, t)| *t <= target);
+            let next_tick = next_root_tick.map(|(_, t)| t);
             match (next_callout, next_tick) {
                 (Some(c), t) if t.is_none_or(|t| c <= t) => {
                     let vm = self.vm_mut();
@@ -434,11 +437,14 @@ impl Host {
                     }
                 }
                 (_, Some(t)) => {
+                    let root = next_root_tick.map_or(ROOT_CONTEXT_ID, |(id, _)| id);
                     let vm = self.vm_mut();
                     vm.now_ns = vm.now_ns.max(t);
-                    vm.next_tick_ns = Some(t + u64::from(vm.tick_period_ms) * 1_000_000);
+                    if let Some(r) = vm.roots.get_mut(&root) {
+                        r.next_tick_ns = Some(t + u64::from(r.tick_period_ms) * 1_000_000);
+                    }
                     let tick = self.exports.tick.clone();
-                    self.call(Callback::Tick, ROOT_CONTEXT_ID, tick, ROOT_CONTEXT_ID)?;
+                    self.call(Callback::Tick, root, tick, root)?;
                 }
                 _ => break,
             }
@@ -458,10 +464,105 @@ impl Host {
         self.vm().elapsed()
     }
 
-    /// The tick period the guest set, if any.
+    /// The tick period the current root set, if any.
     pub fn tick_period(&self) -> Option<Duration> {
-        let ms = self.vm().tick_period_ms;
+        let vm = self.vm();
+        let ms = vm
+            .roots
+            .get(&vm.root_context)
+            .map_or(0, |r| r.tick_period_ms);
         (ms > 0).then(|| Duration::from_millis(u64::from(ms)))
+    }
+
+    // ---- plugin configuration changes -------------------------------------------------------
+
+    /// A new plugin configuration, as Envoy applies one (a listener update, an Istio
+    /// `WasmPlugin` change): a new root context in the same VM (`proxy_on_context_create`,
+    /// `proxy_on_configure`), which new requests then go to, and the old root told it is done
+    /// (`proxy_on_done`). An old root that answers false stays, still ticking and receiving its
+    /// callouts' answers, until it calls `proxy_done`; one that answers true is deleted at once
+    /// (`proxy_on_delete`, its callouts cancelled). A refused configuration leaves the old root in
+    /// force and returns false.
+    pub fn reconfigure(&mut self, plugin_config: &str) -> Result<bool, Error> {
+        let vm = self.vm_mut();
+        let new = vm.next_context_id;
+        vm.next_context_id += 1;
+        vm.plugin_config = plugin_config.as_bytes().to_vec();
+        vm.roots.insert(new, crate::state::RootState::default());
+        self.call(
+            Callback::ContextCreate,
+            new,
+            self.exports.context_create.clone(),
+            (new, 0),
+        )?;
+        let len = self.len_u32(plugin_config.len());
+        let configured = self.call(
+            Callback::Configure,
+            new,
+            self.exports.configure.clone(),
+            (new, len),
+        )?;
+        if configured == Some(0) {
+            self.delete_root(new)?;
+            return Ok(false);
+        }
+        let old = std::mem::replace(&mut self.vm_mut().root_context, new);
+        let done = self.call(Callback::Done, old, self.exports.done.clone(), old)?;
+        if done == Some(0) {
+            if let Some(r) = self.vm_mut().roots.get_mut(&old) {
+                r.awaiting_done = true;
+            }
+        } else {
+            self.delete_root(old)?;
+        }
+        Ok(true)
+    }
+
+    /// Root contexts not yet deleted, by id (the current one and those awaiting `proxy_done`).
+    pub fn roots(&self) -> Vec<u32> {
+        self.vm().roots.keys().copied().collect()
+    }
+
+    /// Roots told they are done that have not called `proxy_done` yet.
+    pub fn roots_awaiting_done(&self) -> Vec<u32> {
+        let roots = &self.vm().roots;
+        roots
+            .iter()
+            .filter(|(_, r)| r.awaiting_done)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The root new requests go to.
+    pub fn root_context(&self) -> u32 {
+        self.vm().root_context
+    }
+
+    /// Delete root `id` as Envoy does: its timer stops, its callouts are cancelled, then
+    /// `proxy_on_delete`.
+    fn delete_root(&mut self, id: u32) -> Result<(), Error> {
+        let vm = self.vm_mut();
+        vm.roots.remove(&id);
+        vm.callouts
+            .pending
+            .retain(|_, p| p.callout.context_id != id);
+        self.call(Callback::Delete, id, self.exports.delete.clone(), id)?;
+        Ok(())
+    }
+
+    /// Roots that called `proxy_done` in the callback that just returned are deleted now.
+    fn delete_done_roots(&mut self) -> Result<(), Error> {
+        let done: Vec<u32> = self
+            .vm()
+            .roots
+            .iter()
+            .filter(|(_, r)| r.done_called)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in done {
+            self.delete_root(id)?;
+        }
+        Ok(())
     }
 
     // ---- callouts -------------------------------------------------------------------------
@@ -521,7 +622,7 @@ impl Host {
     /// Envoy cancels a deleted context's callouts).
     fn deliver(&mut self, callout: Callout, delivery: Delivery) -> Result<(), Error> {
         let ctx = callout.context_id;
-        if ctx != ROOT_CONTEXT_ID && !self.vm().streams.contains_key(&ctx) {
+        if !self.vm().is_live(ctx) {
             return Ok(());
         }
         let response = CallResponse::from(delivery);

@@ -235,7 +235,16 @@ pub struct EnvoyConfig {
     concurrency: u32,
     node_id: String,
     node_metadata: Value,
+    /// Listeners served from a watched file (LDS over `path_config_source`) instead of the
+    /// bootstrap, so that a test can change them while Envoy runs.
+    dynamic_listeners: bool,
 }
+
+/// Where a config with dynamic listeners keeps them, relative to the bootstrap's directory: the
+/// watched directory and the file Envoy reads.
+pub const LDS_DIR: &str = "lds";
+/// The listener file inside [`LDS_DIR`].
+pub const LDS_FILE: &str = "listeners.json";
 
 impl Default for EnvoyConfig {
     fn default() -> Self {
@@ -253,7 +262,40 @@ impl EnvoyConfig {
             concurrency: 1,
             node_id: "hoptrace-e2e".to_string(),
             node_metadata: json!({}),
+            dynamic_listeners: false,
         }
+    }
+
+    /// Serve the listeners from a watched file (`dynamic_resources.lds_config.path_config_source`)
+    /// that [`crate::Envoy::update_listeners`] replaces by an atomic rename, as a control plane
+    /// would push a change.
+    pub fn dynamic_listeners(mut self) -> EnvoyConfig {
+        self.dynamic_listeners = true;
+        self
+    }
+
+    /// Whether the listeners come from a watched file.
+    pub fn has_dynamic_listeners(&self) -> bool {
+        self.dynamic_listeners
+    }
+
+    /// The listeners as an LDS discovery response (what the watched file holds).
+    pub fn lds_document(&self) -> Result<String> {
+        let resources = self
+            .listeners
+            .iter()
+            .map(|l| {
+                let mut v = l.to_json()?;
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert(
+                        "@type".into(),
+                        json!("type.googleapis.com/envoy.config.listener.v3.Listener"),
+                    );
+                }
+                Ok(v)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        serde_json::to_string_pretty(&json!({ "resources": resources })).context("serialise LDS")
     }
 
     /// Adds a listener.
@@ -319,15 +361,53 @@ impl EnvoyConfig {
         }))
     }
 
+    /// The bootstrap of a config with dynamic listeners whose LDS directory is `lds_dir`.
+    fn to_value_dynamic(&self, lds_dir: &std::path::Path) -> Result<Value> {
+        let mut v = self.to_value()?;
+        if let Some(statics) = v
+            .pointer_mut("/static_resources")
+            .and_then(Value::as_object_mut)
+        {
+            statics.remove("listeners");
+        }
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert(
+                "dynamic_resources".into(),
+                json!({"lds_config": {
+                    "resource_api_version": "V3",
+                    "path_config_source": {
+                        "path": lds_dir.join(LDS_FILE).display().to_string(),
+                        "watched_directory": {"path": lds_dir.display().to_string()},
+                    }
+                }}),
+            );
+        }
+        Ok(v)
+    }
+
     /// The bootstrap as YAML text (JSON, a subset of YAML).
     pub fn to_yaml(&self) -> Result<String> {
         serde_json::to_string_pretty(&self.to_value()?).context("serialise bootstrap")
     }
 
-    /// Writes the bootstrap to `path`.
+    /// Writes the bootstrap to `path` (and, with dynamic listeners, their file in [`LDS_DIR`]
+    /// next to it).
     pub fn write(&self, path: &std::path::Path) -> Result<PathBuf> {
-        std::fs::write(path, self.to_yaml()?)
-            .with_context(|| format!("write {}", path.display()))?;
+        let text = if self.dynamic_listeners {
+            let dir = path
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join(LDS_DIR);
+            std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+            let lds = dir.join(LDS_FILE);
+            std::fs::write(&lds, self.lds_document()?)
+                .with_context(|| format!("write {}", lds.display()))?;
+            serde_json::to_string_pretty(&self.to_value_dynamic(&dir)?)
+                .context("serialise bootstrap")?
+        } else {
+            self.to_yaml()?
+        };
+        std::fs::write(path, text).with_context(|| format!("write {}", path.display()))?;
         Ok(path.to_path_buf())
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 
 use crate::admin;
-use crate::config::EnvoyConfig;
+use crate::config::{EnvoyConfig, LDS_DIR, LDS_FILE};
 use crate::paths;
 use crate::tempdir::TempDir;
 
@@ -98,6 +98,12 @@ impl Envoy {
             .arg("--admin-address-path")
             .arg(&admin_path)
             .args(["-l", "info"])
+            // A replaced listener's filter chains (and its plugin root) go after this drain.
+            .args(if config.has_dynamic_listeners() {
+                &["--drain-time-s", "1"][..]
+            } else {
+                &[][..]
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
@@ -196,6 +202,35 @@ impl Envoy {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Replaces the listeners of an Envoy started with [`EnvoyConfig::dynamic_listeners`] by
+    /// `config`'s, as a control plane would: the new file is written next to the watched
+    /// directory and renamed into it, so Envoy never reads half a file. Returns once Envoy has
+    /// applied it (`listener_manager.lds.update_success` went up).
+    pub fn update_listeners(&self, config: &EnvoyConfig, timeout: Duration) -> Result<()> {
+        let updates = || -> Result<u64> {
+            Ok(self
+                .stats("listener_manager.lds.update_success")?
+                .get("listener_manager.lds.update_success")
+                .copied()
+                .unwrap_or(0))
+        };
+        let before = updates()?;
+        let staged = self.dir().join("listeners.staged.json");
+        std::fs::write(&staged, config.lds_document()?)?;
+        let target = self.dir().join(LDS_DIR).join(LDS_FILE);
+        std::fs::rename(&staged, &target)?;
+        let deadline = Instant::now() + timeout;
+        while updates()? <= before {
+            if Instant::now() > deadline {
+                return Err(anyhow!(
+                    "Envoy did not apply the new listeners within {timeout:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
     }
 
     /// hoptrace's `/stats` metrics, prefix `wasmcustom.hoptrace.` removed.

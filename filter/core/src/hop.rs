@@ -16,7 +16,7 @@ use crate::propagation::{
     parse_tracestate, ExtractedContext, HeaderLines, OtState, TraceParent, TraceState,
     TraceparentValue,
 };
-use crate::sampler::{ParentContext, Sampler, SamplingInput};
+use crate::sampler::{ParentContext, Rules, Sampler, SamplingInput};
 use crate::span::{LinkedContext, SpanContextIds, SpanPlan};
 use std::borrow::Cow;
 
@@ -91,6 +91,9 @@ pub struct HopContext {
     pub linked: Option<LinkedContext>,
     /// Where the context came from.
     pub source: ContextSource,
+    /// The sampling rule that decided (its index in `sampling.rules`); `None`: the top-level
+    /// sampler did.
+    pub sampling_rule: Option<usize>,
 }
 
 impl HopContext {
@@ -115,6 +118,7 @@ impl HopContext {
             trace_state: self.tracestate.clone().unwrap_or_default(),
             linked: self.linked,
             kept: None,
+            sampling_rule: None,
         }
     }
 }
@@ -128,11 +132,13 @@ pub struct Hop {
     pub edits: HeaderEdits,
 }
 
-/// Per-VM tracing state: settings, the id source and the sampler (its rate limiter is per VM).
+/// Per-VM tracing state: settings, the id source and the samplers (their rate limiters are per
+/// VM): the top-level one and one per sampling rule.
 pub struct Tracer {
     settings: Settings,
     ids: IdGenerator,
     sampler: Sampler,
+    rules: Rules,
 }
 
 /// An incoming context from any propagation format, normalised.
@@ -151,11 +157,18 @@ impl Tracer {
     /// A tracer for validated settings, drawing ids from `ids`.
     pub fn new(settings: Settings, ids: IdGenerator) -> Self {
         let sampler = Sampler::new(settings.sampler);
+        let rules = Rules::new(&settings.sampling);
         Tracer {
             settings,
             ids,
             sampler,
+            rules,
         }
+    }
+
+    /// The sampling rules.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
     }
 
     /// The settings this tracer runs with.
@@ -225,7 +238,12 @@ impl Tracer {
             parent: parent.map(|sampled| ParentContext { sampled, th: ot.th }),
             randomness,
         };
-        let decision = self.sampler.decide(&input, now_ns);
+        let sampling_rule = self.rules.first_match(headers);
+        let sampler = match sampling_rule.and_then(|i| self.rules.sampler(i)) {
+            Some(rule) => rule,
+            None => &mut self.sampler,
+        };
+        let decision = sampler.decide(&input, now_ns);
         let flags = flags_in.with_sampled(decision.sampled);
 
         let ot_changed = ot.th != decision.th;
@@ -244,6 +262,7 @@ impl Tracer {
             tracestate,
             linked,
             source,
+            sampling_rule,
         };
         let edits = self.edits(
             headers,

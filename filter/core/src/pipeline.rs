@@ -6,7 +6,9 @@
 //! readings passed in, so the whole life of a span is testable natively.
 
 use crate::config::{Encoding, Settings, SpanKindSetting};
-use crate::export::{DropReason, ExportOutcome, ExportRequest, Exporter, MetricValues, Origin};
+use crate::export::{
+    DropReason, ExportOutcome, ExportRequest, Exporter, MetricKind, MetricValues, Origin,
+};
 use crate::hop::{Hop, HopContext, Tracer};
 use crate::ids::IdGenerator;
 use crate::keep::{Keep, KeptReason};
@@ -21,6 +23,23 @@ use crate::span::{
     ResponseFacts, SpanSettings,
 };
 use crate::text::truncate_at_char;
+use std::rc::Rc;
+
+/// Metrics added per named sampling rule: `{prefix}<rule name>`.
+pub const RULE_METRIC_PREFIXES: [&str; 2] =
+    ["hoptrace.requests.matched.", "hoptrace.requests.sampled."];
+
+/// The metrics of one sampling rule's named counters, defined only for rules with a `name`, so
+/// that their number is bounded by the configuration, never by traffic.
+#[derive(Debug)]
+struct RuleCounter {
+    /// Index of the rule in `sampling.rules`.
+    rule: usize,
+    /// `hoptrace.requests.matched.<name>` and `hoptrace.requests.sampled.<name>`.
+    names: [Rc<str>; 2],
+    /// Requests the rule decided, and of them those it sampled.
+    counts: [u64; 2],
+}
 
 /// Per-VM tracing state: decide, record, export.
 pub struct Pipeline {
@@ -33,6 +52,8 @@ pub struct Pipeline {
     keep: Keep,
     /// What the VM's sampled streams may hold in recorded facts.
     recordings: RecordingBudget,
+    /// Counters of the named sampling rules.
+    rule_counters: Vec<RuleCounter>,
 }
 
 impl Pipeline {
@@ -55,6 +76,20 @@ impl Pipeline {
         );
         let span_settings = SpanSettings::from_settings(&settings);
         let keep = Keep::new(settings.keep);
+        let rule_counters = settings
+            .sampling
+            .rules
+            .iter()
+            .enumerate()
+            .filter_map(|(rule, r)| {
+                let name = r.name.as_deref()?;
+                Some(RuleCounter {
+                    rule,
+                    names: RULE_METRIC_PREFIXES.map(|p| Rc::from(format!("{p}{name}").as_str())),
+                    counts: [0; 2],
+                })
+            })
+            .collect();
         Pipeline {
             tracer: Tracer::new(settings, ids),
             exporter,
@@ -62,6 +97,7 @@ impl Pipeline {
             scratch: Vec::new(),
             keep,
             recordings: RecordingBudget::default(),
+            rule_counters,
         }
     }
 
@@ -78,7 +114,32 @@ impl Pipeline {
         V: AsRef<[u8]>,
     {
         self.exporter.count_request();
-        self.tracer.start(headers, now_ns)
+        let hop = self.tracer.start(headers, now_ns);
+        if let Some(rule) = hop.context.sampling_rule {
+            self.count_rule(rule, hop.context.sampled());
+        }
+        hop
+    }
+
+    /// Count a request decided by sampling rule `rule` (if named).
+    fn count_rule(&mut self, rule: usize, sampled: bool) {
+        if let Some(c) = self.rule_counters.iter_mut().find(|c| c.rule == rule) {
+            c.counts[0] += 1;
+            c.counts[1] += u64::from(sampled);
+        }
+    }
+
+    /// The named sampling rules' counters, in the same order every tick.
+    pub fn rule_metric_values(&self) -> Vec<(Rc<str>, MetricKind, u64)> {
+        self.rule_counters
+            .iter()
+            .flat_map(|c| {
+                c.names
+                    .iter()
+                    .zip(c.counts)
+                    .map(|(name, v)| (Rc::clone(name), MetricKind::Counter, v))
+            })
+            .collect()
     }
 
     /// Bound what a sampled request records until its end, and reserve it in the VM's recording
@@ -179,6 +240,10 @@ impl Pipeline {
     ) -> Vec<Result<(), DropReason>> {
         let plan = plan_spans(self.tracer.settings().span_kind, direction);
         let mut ids = hop.span_ids(plan, self.tracer.new_span_id());
+        ids.sampling_rule = hop
+            .sampling_rule
+            .and_then(|i| self.tracer.rules().label(i))
+            .cloned();
         if let Origin::Kept(reason) = origin {
             ids.kept = Some(reason);
             ids.trace_state = without_threshold(&ids.trace_state);
@@ -253,6 +318,17 @@ impl Pipeline {
     /// a host about to stop (a JavaScript runtime shutting down), within `max_concurrent_exports`.
     pub fn flush(&mut self, now_ns: u64) -> Vec<ExportRequest> {
         self.exporter.flush(now_ns)
+    }
+
+    /// Everything held, sent at once until `deadline_ns`, then counted as dropped (see
+    /// [`Exporter::drain`]).
+    pub fn drain(&mut self, now_ns: u64, deadline_ns: u64) -> Vec<ExportRequest> {
+        self.exporter.drain(now_ns, deadline_ns)
+    }
+
+    /// Whether no span is queued, in flight or waiting for a retry.
+    pub fn holds_nothing(&self) -> bool {
+        self.exporter.holds_nothing()
     }
 
     /// The answer (or failure) of export attempt `id`.

@@ -46,6 +46,7 @@ extern "C" {
     pub fn proxy_log(level: LogLevel, message_data: *const u8, message_size: usize) -> u32;
     pub fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
     pub fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    pub fn proxy_done() -> u32;
     pub fn proxy_get_buffer_bytes(
         buffer_type: BufferType,
         start: usize,

@@ -111,7 +111,27 @@ pub extern "C" fn proxy_on_tick(context_id: u32) {
         if let Some(root) = c.root(context_id) {
             root.on_tick();
         }
+        forget_finished(c, context_id);
     });
+}
+
+/// The host is done with a context. A root (its plugin configuration replaced or removed) sends
+/// or counts every span it holds first: `false` asks the host to wait for `proxy_done`. A stream
+/// was already forgotten at `proxy_on_log`.
+#[no_mangle]
+pub extern "C" fn proxy_on_done(context_id: u32) -> bool {
+    with_contexts(|c| {
+        let done = c.root(context_id).is_none_or(HoptraceRoot::on_done);
+        forget_finished(c, context_id);
+        done
+    })
+}
+
+/// Forget root `context_id` once it has finished after being told it is done.
+fn forget_finished(c: &mut Contexts<HoptraceRoot, HoptraceStream>, context_id: u32) {
+    if c.root(context_id).is_some_and(|r| r.finished()) {
+        c.remove_root(context_id);
+    }
 }
 
 /// The answer (or failure) of an export callout the root started.
@@ -127,6 +147,7 @@ pub extern "C" fn proxy_on_http_call_response(
         if let Some(root) = c.root(context_id) {
             root.on_http_call_response(token, body_size);
         }
+        forget_finished(c, context_id);
     });
 }
 

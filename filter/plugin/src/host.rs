@@ -182,6 +182,12 @@ pub fn set_tick_period(period: Duration) {
     let _ = unsafe { abi::proxy_set_tick_period_milliseconds(ms) };
 }
 
+/// Tell the host that the current root context, told it is done, has finished: it may delete it.
+pub fn done() {
+    // SAFETY: plain call, no arguments.
+    let _ = unsafe { abi::proxy_done() };
+}
+
 /// Log at `level`; failures to log are ignored.
 pub fn log(level: LogLevel, message: &str) {
     // SAFETY: `message` is valid for the call; the host copies it.

@@ -4,7 +4,7 @@ use crate::abi::LogLevel;
 use crate::host::{self, HostCalls};
 use crate::stream::HoptraceStream;
 use hoptrace_core::export::ExportRequest;
-use hoptrace_core::lifecycle::{HostMetrics, Vm};
+use hoptrace_core::lifecycle::{HostMetrics, TickWork, Vm};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -22,8 +22,12 @@ pub type Shared = Rc<RefCell<Option<Vm>>>;
 pub struct HoptraceRoot {
     shared: Shared,
     metrics: HostMetrics,
+    /// The named sampling rules' counters, defined from the configuration.
+    rule_metrics: HostMetrics<Rc<str>>,
     /// The collector's Envoy cluster, from the configuration.
     cluster: String,
+    /// Told it is done, it has sent or counted everything and said so (`proxy_done`).
+    finished: bool,
 }
 
 impl HoptraceRoot {
@@ -49,18 +53,47 @@ impl HoptraceRoot {
         true
     }
 
-    /// Send due exports, push metrics, write the core's log lines.
+    /// Send due exports, push metrics, write the core's log lines; a drained root then tells the
+    /// host it is finished.
     pub fn on_tick(&mut self) {
         let now = host::now_ns();
-        let Some(work) = self.with_vm(|vm| vm.tick(now)) else {
-            return;
+        if let Some(work) = self.with_vm(|vm| vm.tick(now)) {
+            if self.carry_out(work, now) {
+                host::done();
+                self.finished = true;
+            }
+        }
+    }
+
+    /// The host is done with this root (`proxy_on_done`): its configuration was replaced or
+    /// removed. `true` when nothing is held, so the host may delete it now; otherwise the core
+    /// drains it over the next ticks and answers, and [`HoptraceRoot::on_tick`] calls
+    /// `proxy_done` at the end.
+    pub fn on_done(&mut self) -> bool {
+        let now = host::now_ns();
+        let drained = match self.with_vm(|vm| vm.done(now)) {
+            Some(work) => self.carry_out(work, now),
+            None => true,
         };
+        self.finished = drained;
+        drained
+    }
+
+    /// Whether this root has finished after being told it is done.
+    pub fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Dispatch, log and push what a tick asks; returns whether the root is drained.
+    fn carry_out(&mut self, work: TickWork, now: u64) -> bool {
         self.dispatch(work.exports, now);
         // The core's lines already start with `hoptrace: <kind>:`.
         for line in work.logs {
             host::log(LogLevel::Warn, &line);
         }
         self.metrics.push(&mut HostCalls, &work.metrics);
+        self.rule_metrics.push(&mut HostCalls, &work.rule_metrics);
+        work.drained
     }
 
     /// The answer (or failure) of export callout `token`.
@@ -70,6 +103,10 @@ impl HoptraceRoot {
             .unwrap_or_default();
         if let Some(now) = due.first().map(|_| host::now_ns()) {
             self.dispatch(due, now);
+        }
+        // A drained root finishes now rather than at its next tick.
+        if self.with_vm(|vm| vm.drained()).unwrap_or(false) {
+            self.on_tick();
         }
     }
 

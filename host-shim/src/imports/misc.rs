@@ -6,7 +6,6 @@ use crate::abi::{LogLevel, MetricType, Status};
 use crate::memory::{hand_over, read, write_u32, write_u64, Fault};
 use crate::runtime::StoreData;
 use crate::state::metrics::MetricKind;
-use crate::state::ROOT_CONTEXT_ID;
 
 /// A host call's outcome.
 type Outcome = Result<(), Fault>;
@@ -40,16 +39,28 @@ pub fn set_tick_period(caller: &mut Caller<'_, StoreData>, ms: u32) -> Outcome {
 /// `proxy_set_effective_context(context_id)`.
 pub fn set_effective_context(caller: &mut Caller<'_, StoreData>, id: u32) -> Outcome {
     let vm = &mut caller.data_mut().vm;
-    if id != ROOT_CONTEXT_ID && !vm.streams.contains_key(&id) {
+    if !vm.is_live(id) {
         return Err(Status::BadArgument.into());
     }
     vm.effective_context = id;
     Ok(())
 }
 
-/// `proxy_done()`: the effective context finishes what `proxy_on_done` left open.
+/// `proxy_done()`: the effective context finishes what `proxy_on_done` left open. A root is
+/// deleted once the current callback returns, as Envoy defers it; a root that was not told it
+/// is done is `NOT_FOUND`, as in proxy-wasm-cpp-host.
 pub fn done(caller: &mut Caller<'_, StoreData>) -> Outcome {
-    match caller.data_mut().vm.effective_stream_mut() {
+    let vm = &mut caller.data_mut().vm;
+    let id = vm.effective_context;
+    if let Some(root) = vm.roots.get_mut(&id) {
+        if !root.awaiting_done {
+            return Err(Status::NotFound.into());
+        }
+        root.awaiting_done = false;
+        root.done_called = true;
+        return Ok(());
+    }
+    match vm.effective_stream_mut() {
         Some(stream) if stream.awaiting_done => {
             stream.awaiting_done = false;
             Ok(())

@@ -143,10 +143,11 @@ pub struct VmState {
     pub now_ns: u64,
     /// Virtual time when the host was created (for monotonic time and `Duration`s).
     pub start_ns: u64,
-    /// The root context's tick period in ms (0: off).
-    pub tick_period_ms: u32,
-    /// When the next tick fires.
-    pub next_tick_ns: Option<u64>,
+    /// Root contexts the host created and has not deleted, by id: the current one (new streams
+    /// belong to it) and those told they are done that have not yet called `proxy_done`.
+    pub roots: BTreeMap<u32, RootState>,
+    /// The root of the plugin configuration in force: new streams are created under it.
+    pub root_context: u32,
     /// Properties the test set for the whole host (listener, node).
     pub properties: Properties,
     /// Metrics the guest defined.
@@ -194,8 +195,8 @@ impl VmState {
         Self {
             now_ns: start_ns,
             start_ns,
-            tick_period_ms: 0,
-            next_tick_ns: None,
+            roots: BTreeMap::from([(ROOT_CONTEXT_ID, RootState::default())]),
+            root_context: ROOT_CONTEXT_ID,
             properties: Properties::default(),
             metrics: Metrics::default(),
             logs: Logs::default(),
@@ -376,9 +377,51 @@ impl VmState {
         });
     }
 
-    /// `proxy_set_tick_period_milliseconds`: Envoy re-arms the timer from now.
+    /// `proxy_set_tick_period_milliseconds`: Envoy re-arms the timer of the calling root (a
+    /// stream's call sets its root's) from now.
     pub fn set_tick_period(&mut self, period_ms: u32) {
-        self.tick_period_ms = period_ms;
-        self.next_tick_ns = (period_ms > 0).then(|| self.now_ns + u64::from(period_ms) * 1_000_000);
+        let id = self.effective_root();
+        let now = self.now_ns;
+        if let Some(root) = self.roots.get_mut(&id) {
+            root.tick_period_ms = period_ms;
+            root.next_tick_ns = (period_ms > 0).then(|| now + u64::from(period_ms) * 1_000_000);
+        }
     }
+
+    /// The root context host calls act for: the effective context when it is a root, else the
+    /// current root.
+    pub fn effective_root(&self) -> u32 {
+        if self.roots.contains_key(&self.effective_context) {
+            self.effective_context
+        } else {
+            self.root_context
+        }
+    }
+
+    /// Whether `id` is a live context: a root not yet deleted, or a stream.
+    pub fn is_live(&self, id: u32) -> bool {
+        self.roots.contains_key(&id) || self.streams.contains_key(&id)
+    }
+
+    /// The root whose tick is due first, and when.
+    pub fn next_tick(&self) -> Option<(u32, u64)> {
+        self.roots
+            .iter()
+            .filter_map(|(id, r)| r.next_tick_ns.map(|t| (*id, t)))
+            .min_by_key(|(id, t)| (*t, *id))
+    }
+}
+
+/// A root context's host-side state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RootState {
+    /// Tick period in ms (0: off).
+    pub tick_period_ms: u32,
+    /// When its next tick fires.
+    pub next_tick_ns: Option<u64>,
+    /// Told it is done (`proxy_on_done` answered false): Envoy keeps it, ticking and receiving
+    /// callout answers, until it calls `proxy_done`.
+    pub awaiting_done: bool,
+    /// It called `proxy_done`: the host deletes it once the current callback returns.
+    pub done_called: bool,
 }

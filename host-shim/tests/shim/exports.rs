@@ -35,8 +35,9 @@ fn hoptrace_exports_exactly_the_callbacks_it_handles() {
     );
     // Callbacks it has no use for: each would cost Envoy a call into the VM per stream or chunk.
     // A stream is forgotten at `proxy_on_log`, so not even `proxy_on_delete` is needed.
+    // `proxy_on_done` is the exception: a root whose configuration is replaced must drain.
+    assert!(exported.contains("proxy_on_done"));
     for unused in [
-        "proxy_on_done",
         "proxy_on_delete",
         "proxy_on_request_body",
         "proxy_on_response_body",

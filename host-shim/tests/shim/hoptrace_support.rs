@@ -107,6 +107,7 @@ pub struct Accounting {
     pub export_failed: u64,
     pub rejected: u64,
     pub keep_limit: u64,
+    pub shutdown: u64,
     pub exports_ok: u64,
     pub exports_failed: u64,
     pub exports_retried: u64,
@@ -129,6 +130,7 @@ impl Accounting {
             export_failed: m("hoptrace.spans.dropped.export_failed"),
             rejected: m("hoptrace.spans.dropped.rejected"),
             keep_limit: m("hoptrace.spans.dropped.keep_limit"),
+            shutdown: m("hoptrace.spans.dropped.shutdown"),
             exports_ok: m("hoptrace.exports.ok"),
             exports_failed: m("hoptrace.exports.failed"),
             exports_retried: m("hoptrace.exports.retried"),
@@ -139,7 +141,12 @@ impl Accounting {
 
     /// All dropped spans.
     pub fn dropped(&self) -> u64 {
-        self.queue_full + self.too_large + self.export_failed + self.rejected + self.keep_limit
+        self.queue_full
+            + self.too_large
+            + self.export_failed
+            + self.rejected
+            + self.keep_limit
+            + self.shutdown
     }
 
     /// Spans recorded: head-sampled and kept.

@@ -27,6 +27,7 @@ mod hoptrace_edge;
 mod hoptrace_export;
 mod hoptrace_keep;
 mod hoptrace_resilience;
+mod hoptrace_rules;
 mod hoptrace_support;
 mod lifecycle;
 mod metrics;

@@ -3,8 +3,8 @@
 
 use super::settings::{
     AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding, KeepSettings,
-    LimitSettings, PropagationSettings, Propagator, RetrySettings, SamplerSettings, Settings,
-    SpanKindSetting, Threshold,
+    LimitSettings, PropagationSettings, Propagator, RetrySettings, SamplerSettings,
+    SamplingSettings, Settings, SpanKindSetting, Threshold,
 };
 use std::collections::BTreeMap;
 
@@ -78,6 +78,7 @@ impl Default for Settings {
             retry: RetrySettings::default(),
             limits: LimitSettings::default(),
             keep: KeepSettings::default(),
+            sampling: SamplingSettings::default(),
         }
     }
 }

@@ -35,6 +35,66 @@ pub struct Settings {
     pub keep: KeepSettings,
     /// Bounds on what a request can make hoptrace hold.
     pub limits: LimitSettings,
+    /// Per-request sampling rules (default none).
+    pub sampling: SamplingSettings,
+}
+
+/// `sampling.*`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SamplingSettings {
+    /// In order; the first whose match holds decides, else the top-level sampler does.
+    pub rules: Vec<RuleSettings>,
+}
+
+/// One sampling rule: what a request must carry, and the sampler that then decides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSettings {
+    /// The rule's name (metric-safe), if given: its span attribute value and metric suffix.
+    pub name: Option<String>,
+    /// The conditions, all of which must hold (at least one is set).
+    pub matcher: RuleMatch,
+    /// The sampler deciding the requests this rule matches.
+    pub sampler: SamplerSettings,
+}
+
+/// The conditions of a rule, read from the request headers only.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RuleMatch {
+    /// `:authority` (else `host`) without its port.
+    pub host: Option<HostMatch>,
+    /// `:path` without its query.
+    pub path: Option<PathMatch>,
+    /// `:method`, exact.
+    pub method: Option<String>,
+    /// A request header.
+    pub header: Option<HeaderMatch>,
+}
+
+/// `match.host`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    /// The whole host, lower-case.
+    Exact(String),
+    /// `*.example.com`: stored as `.example.com`, lower-case; the bare `example.com` does not match.
+    Suffix(String),
+}
+
+/// `match.path` / `match.path_prefix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathMatch {
+    /// The path equals this.
+    Exact(String),
+    /// The path starts with this (byte-wise, as Envoy's route `prefix`).
+    Prefix(String),
+}
+
+/// `match.header`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderMatch {
+    /// Lower-case header name.
+    pub name: String,
+    /// A line that must equal this; `None`: any line.
+    pub value: Option<String>,
 }
 
 /// The OpenTelemetry sampler names (`OTEL_TRACES_SAMPLER`) plus `parentbased_ratelimited`.

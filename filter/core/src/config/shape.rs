@@ -54,6 +54,9 @@ pub struct ConfigShape {
     /// `limits`.
     #[serde(deserialize_with = "object")]
     pub limits: LimitsShape,
+    /// `sampling`.
+    #[serde(deserialize_with = "object")]
+    pub sampling: SamplingShape,
 }
 
 impl Default for ConfigShape {
@@ -73,8 +76,70 @@ impl Default for ConfigShape {
             retry: RetryShape::default(),
             keep: KeepShape::default(),
             limits: LimitsShape::default(),
+            sampling: SamplingShape::default(),
         }
     }
+}
+
+/// `sampling.*`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a JSON object")]
+pub struct SamplingShape {
+    /// `sampling.rules`: ordered; the first rule whose `match` holds decides (default `[]`).
+    pub rules: Vec<RuleShape>,
+}
+
+/// One `sampling.rules[i]`. Every field has a default so that a bad value is reported against its
+/// own field; validation then refuses what is missing.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a JSON object")]
+pub struct RuleShape {
+    /// `name`: names the rule in the span attribute and its metrics (optional).
+    pub name: Option<String>,
+    /// `match`: what the request must carry.
+    #[serde(rename = "match", deserialize_with = "object")]
+    pub matcher: MatchShape,
+    /// `sampler`: as the top-level `sampler` (required).
+    pub sampler: String,
+    /// `sampler_arg`: as the top-level `sampler_arg` (default 1.0).
+    pub sampler_arg: f64,
+}
+
+impl Default for RuleShape {
+    fn default() -> Self {
+        RuleShape {
+            name: None,
+            matcher: MatchShape::default(),
+            sampler: String::new(),
+            sampler_arg: d::SAMPLER_ARG,
+        }
+    }
+}
+
+/// `sampling.rules[i].match`: every condition given must hold.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a JSON object")]
+pub struct MatchShape {
+    /// `host`: `:authority` without its port, exact or `*.suffix`, case-insensitive.
+    pub host: Option<String>,
+    /// `path`: `:path` without its query, exact.
+    pub path: Option<String>,
+    /// `path_prefix`: `:path` without its query starts with this.
+    pub path_prefix: Option<String>,
+    /// `method`: `:method`, exact.
+    pub method: Option<String>,
+    /// `header`: a request header present, optionally with an exact value.
+    pub header: Option<HeaderMatchShape>,
+}
+
+/// `sampling.rules[i].match.header`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a JSON object")]
+pub struct HeaderMatchShape {
+    /// `name`: the header name (required).
+    pub name: String,
+    /// `value`: one line of the header must equal this; absent means any value.
+    pub value: Option<String>,
 }
 
 /// `propagation.*`.

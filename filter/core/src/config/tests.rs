@@ -14,7 +14,7 @@ const ERROR_CASES: &[(&str, &str, &str, &str)] = &[
     ("array document",                r#"[]"#,                                     "configuration", "invalid type: sequence, expected a JSON object"),
     ("string document",               r#""always_on""#,                            "configuration", "invalid type: string \"always_on\", expected a JSON object"),
     ("null document",                 r#"null"#,                                   "configuration", "invalid type: null, expected a JSON object"),
-    ("unknown top-level key",         r#"{"sampling": "always_on"}"#,              "configuration", "unknown field \"sampling\", expected one of \"service_name\""),
+    ("unknown top-level key",         r#"{"sampling_rate": "always_on"}"#,         "configuration", "unknown field \"sampling_rate\", expected one of \"service_name\""),
     // Types, named by path.
     ("sampler not a string",          r#"{"sampler": 1}"#,                         "sampler",       "invalid type: integer \"1\", expected a string"),
     ("sampler an array",              r#"{"sampler": ["always_on"]}"#,             "sampler",       "invalid type: sequence, expected a string"),
@@ -101,6 +101,30 @@ const ERROR_CASES: &[(&str, &str, &str, &str)] = &[
     ("limit too large for a span",    r#"{"limits": {"attribute_value_length": 65536}}"#, "limits.attribute_value_length", "65536 bytes for each of up to 16 string attributes could make a span of"),
     ("unknown limits key",            r#"{"limits": {"attribute_count": 128}}"#,   "limits",        "unknown field \"attribute_count\""),
     ("limits not an object",          r#"{"limits": 1024}"#,                       "limits",        "invalid type: integer \"1024\", expected a JSON object"),
+    ("rule path without /", r#"{"sampling": {"rules": [{"match": {"path": "x"}, "sampler": "always_on"}]}}"#, "sampling.rules[0].match.path", "must start with \"/\", got \"x\""),
+    ("third rule's prefix without /", r#"{"sampling": {"rules": [{"match": {"path": "/a"}, "sampler": "always_on"}, {"match": {"method": "GET"}, "sampler": "always_off"}, {"match": {"path_prefix": "api"}, "sampler": "always_on"}]}}"#, "sampling.rules[2].match.path_prefix", "must start with \"/\""),
+    ("rule path with a query", r#"{"sampling": {"rules": [{"match": {"path": "/a?b=1"}, "sampler": "always_on"}]}}"#, "sampling.rules[0].match.path", "the path is matched without its query"),
+    ("rule path and prefix", r#"{"sampling": {"rules": [{"match": {"path": "/a", "path_prefix": "/a"}, "sampler": "always_on"}]}}"#, "sampling.rules[0].match.path_prefix", "give either path or path_prefix, not both"),
+    ("rule with an empty match", r#"{"sampling": {"rules": [{"match": {}, "sampler": "always_on"}]}}"#, "sampling.rules[0].match", "must hold at least one of host, path, path_prefix, method, header"),
+    ("rule without a match", r#"{"sampling": {"rules": [{"sampler": "always_on"}]}}"#, "sampling.rules[0].match", "must hold at least one of"),
+    ("rule without a sampler", r#"{"sampling": {"rules": [{"match": {"method": "GET"}}]}}"#, "sampling.rules[0].sampler", "must be set: one of always_on"),
+    ("rule with an unknown sampler", r#"{"sampling": {"rules": [{"match": {"method": "GET"}, "sampler": "sometimes"}]}}"#, "sampling.rules[0].sampler", "unknown sampler \"sometimes\""),
+    ("rule ratio out of range", r#"{"sampling": {"rules": [{"match": {"method": "GET"}, "sampler": "traceidratio", "sampler_arg": 2}]}}"#, "sampling.rules[0].sampler_arg", "must be within [0, 1] for traceidratio, got 2.0"),
+    ("rule rate not positive", r#"{"sampling": {"rules": [{"match": {"method": "GET"}, "sampler": "parentbased_ratelimited", "sampler_arg": 0}]}}"#, "sampling.rules[0].sampler_arg", "must be > 0 for parentbased_ratelimited"),
+    ("rule unknown key", r#"{"sampling": {"rules": [{"match": {"method": "GET"}, "sampler": "always_on", "ratio": 1}]}}"#, "sampling.rules[0]", "unknown field \"ratio\""),
+    ("rule unknown match key", r#"{"sampling": {"rules": [{"match": {"route": "x"}, "sampler": "always_on"}]}}"#, "sampling.rules[0].match", "unknown field \"route\""),
+    ("rule match not an object", r#"{"sampling": {"rules": [{"match": "/a", "sampler": "always_on"}]}}"#, "sampling.rules[0].match", "invalid type: string"),
+    ("rule path not a string", r#"{"sampling": {"rules": [{"match": {"path": 1}, "sampler": "always_on"}]}}"#, "sampling.rules[0].match.path", "invalid type: integer"),
+    ("rule host with a port", r#"{"sampling": {"rules": [{"match": {"host": "a.example:80"}, "sampler": "always_on"}]}}"#, "sampling.rules[0].match.host", "\"a.example:80\" must be a host name"),
+    ("rule host bare wildcard", r#"{"sampling": {"rules": [{"match": {"host": "*"}, "sampler": "always_on"}]}}"#, "sampling.rules[0].match.host", "\"*\" must be a host name"),
+    ("rule host too long", r#"{"sampling": {"rules": [{"match": {"host": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}, "sampler": "always_on"}]}}"#, "sampling.rules[0].match.host", "at most 253 bytes, got 254"),
+    ("rule method invalid", r#"{"sampling": {"rules": [{"match": {"method": "GE T"}, "sampler": "always_on"}]}}"#, "sampling.rules[0].match.method", "invalid method \"GE T\""),
+    ("rule header pseudo", r#"{"sampling": {"rules": [{"match": {"header": {"name": ":path"}}, "sampler": "always_on"}]}}"#, "sampling.rules[0].match.header.name", "pseudo-header \":path\" cannot be set (use host, path or method"),
+    ("rule header name empty", r#"{"sampling": {"rules": [{"match": {"header": {"value": "x"}}, "sampler": "always_on"}]}}"#, "sampling.rules[0].match.header.name", "invalid header name \"\""),
+    ("rule header value too long", r#"{"sampling": {"rules": [{"match": {"header": {"name": "x", "value": "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"}}, "sampler": "always_on"}]}}"#, "sampling.rules[0].match.header.value", "at most 1024 bytes, got 1025"),
+    ("rule name not metric-safe", r#"{"sampling": {"rules": [{"name": "Check Out", "match": {"method": "GET"}, "sampler": "always_on"}]}}"#, "sampling.rules[0].name", "\"Check Out\" must be 1 to 64 of a-z, 0-9 and _"),
+    ("rule name repeated", r#"{"sampling": {"rules": [{"name": "a", "match": {"method": "GET"}, "sampler": "always_on"}, {"name": "a", "match": {"method": "PUT"}, "sampler": "always_on"}]}}"#, "sampling.rules[1].name", "\"a\" names an earlier rule too"),
+    ("rules not a list", r#"{"sampling": {"rules": {}}}"#, "sampling.rules", "invalid type: map"),
     ("max backoff below initial",     r#"{"retry": {"initial_backoff_ms": 2000, "max_backoff_ms": 1000}}"#, "retry.max_backoff_ms", "must be >= retry.initial_backoff_ms (2000), got 1000"),
 ];
 
@@ -116,6 +140,53 @@ fn error_cases_name_the_field() {
         );
         assert_eq!(err.to_string(), format!("{}: {}", err.field, err.message));
     }
+}
+
+#[test]
+fn at_most_64_rules() {
+    let rule = r#"{"match": {"method": "GET"}, "sampler": "always_on"}"#;
+    let doc = |n: usize| {
+        format!(
+            r#"{{"sampling": {{"rules": [{}]}}}}"#,
+            vec![rule; n].join(",")
+        )
+    };
+    assert_eq!(
+        parse_config(doc(64).as_bytes())
+            .unwrap()
+            .sampling
+            .rules
+            .len(),
+        64
+    );
+    let err = parse_config(doc(65).as_bytes()).unwrap_err();
+    assert_eq!(err.to_string(), "sampling.rules: at most 64 rules, got 65");
+}
+
+#[test]
+fn a_rule_is_validated_into_its_matcher_and_sampler() {
+    let s = parse_config(
+        br#"{"sampling": {"rules": [{"name": "api", "match": {"host": "*.Example.COM",
+            "path_prefix": "/api", "method": "POST", "header": {"name": "X-Tenant", "value": "blue"}},
+            "sampler": "parentbased_traceidratio", "sampler_arg": 0.5}]}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        s.sampling.rules,
+        [RuleSettings {
+            name: Some("api".into()),
+            matcher: RuleMatch {
+                host: Some(HostMatch::Suffix(".example.com".into())),
+                path: Some(PathMatch::Prefix("/api".into())),
+                method: Some("POST".into()),
+                header: Some(HeaderMatch {
+                    name: "x-tenant".into(),
+                    value: Some("blue".into()),
+                }),
+            },
+            sampler: SamplerSettings::ParentBasedTraceIdRatio(Threshold(0x80000000000000)),
+        }]
+    );
 }
 
 #[test]
@@ -315,6 +386,7 @@ fn full_config_round_trips() {
             slower_than_ms: 250,
             max_per_second: 10,
         },
+        sampling: SamplingSettings::default(),
     };
     assert_eq!(parse_config(json.as_bytes()).unwrap(), want);
 }
@@ -378,6 +450,15 @@ fn json_doc() -> impl Strategy<Value = serde_json::Value> {
     use serde_json::Value;
     const KEYS: &[&str] = &[
         "service_name",
+        "sampling",
+        "rules",
+        "match",
+        "host",
+        "path_prefix",
+        "method",
+        "header",
+        "name",
+        "value",
         "resource_attributes",
         "sampler",
         "sampler_arg",

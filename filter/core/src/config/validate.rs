@@ -4,12 +4,14 @@
 
 use super::error::ConfigError;
 use super::settings::{
-    AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding, KeepSettings,
-    LimitSettings, PropagationSettings, Propagator, RetrySettings, SamplerSettings, Settings,
+    AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding, HeaderMatch,
+    HostMatch, KeepSettings, LimitSettings, PathMatch, PropagationSettings, Propagator,
+    RetrySettings, RuleMatch, RuleSettings, SamplerSettings, SamplingSettings, Settings,
     SpanKindSetting, StreamInfoReads, Threshold,
 };
 use super::shape::{
-    AttributesShape, BatchShape, CollectorShape, ConfigShape, KeepShape, LimitsShape, RetryShape,
+    AttributesShape, BatchShape, CollectorShape, ConfigShape, KeepShape, LimitsShape, MatchShape,
+    RetryShape, RuleShape, SamplingShape,
 };
 use crate::export::exporter::MAX_SPAN_BYTES;
 use crate::memory::{worst_case_bytes, VM_MEMORY_CEILING};
@@ -80,7 +82,7 @@ impl TryFrom<ConfigShape> for Settings {
         Ok(Settings {
             service_name: c.service_name,
             resource_attributes: c.resource_attributes,
-            sampler: sampler(&c.sampler, c.sampler_arg)?,
+            sampler: sampler("", &c.sampler, c.sampler_arg)?,
             trust_incoming: c.trust_incoming,
             span_kind: span_kind(&c.span_kind)?,
             propagation: PropagationSettings {
@@ -95,6 +97,7 @@ impl TryFrom<ConfigShape> for Settings {
             retry: retry(&c.retry)?,
             keep: keep(&c.keep)?,
             limits,
+            sampling: sampling(&c.sampling)?,
         })
     }
 }
@@ -118,17 +121,20 @@ fn non_empty(field: &str, value: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn sampler(name: &str, arg: f64) -> Result<SamplerSettings, ConfigError> {
+/// A sampler name and its argument; `prefix` is where they sit (`""` at the top level,
+/// `sampling.rules[2].` in a rule).
+fn sampler(prefix: &str, name: &str, arg: f64) -> Result<SamplerSettings, ConfigError> {
+    let arg_field = || format!("{prefix}sampler_arg");
     let ratio = || -> Result<Threshold, ConfigError> {
         if !(0.0..=1.0).contains(&arg) {
             return Err(ConfigError::new(
-                "sampler_arg",
+                arg_field(),
                 format!("must be within [0, 1] for {name}, got {arg:?}"),
             ));
         }
         Threshold::from_ratio(arg).ok_or_else(|| {
             ConfigError::new(
-                "sampler_arg",
+                arg_field(),
                 format!(
                     "must be 0 or at least 2^-56 for {name} (the smallest ratio a 56-bit \
                      threshold can express), got {arg:?}"
@@ -146,13 +152,16 @@ fn sampler(name: &str, arg: f64) -> Result<SamplerSettings, ConfigError> {
         "parentbased_ratelimited" => {
             if !(arg.is_finite() && arg > 0.0) {
                 return Err(ConfigError::new(
-                    "sampler_arg",
+                    arg_field(),
                     format!("must be > 0 for {name} (root traces per second), got {arg:?}"),
                 ));
             }
             SamplerSettings::ParentBasedRateLimited { per_second: arg }
         }
-        _ => return Err(unknown("sampler", "sampler", name, SAMPLERS)),
+        _ => {
+            let field = format!("{prefix}sampler");
+            return Err(unknown(&field, "sampler", name, SAMPLERS));
+        }
     })
 }
 
@@ -543,5 +552,208 @@ fn keep(k: &KeepShape) -> Result<KeepSettings, ConfigError> {
         errors: k.errors,
         slower_than_ms: k.slower_than_ms,
         max_per_second,
+    })
+}
+
+/// The most sampling rules: matching stays a bounded number of comparisons per request.
+pub const MAX_RULES: usize = 64;
+/// The longest rule name (it becomes part of a metric name).
+pub const MAX_RULE_NAME_LENGTH: usize = 64;
+/// The longest `match.host` (a DNS name).
+pub const MAX_MATCH_HOST_LENGTH: usize = 253;
+/// The longest `match.path` / `match.path_prefix`.
+pub const MAX_MATCH_PATH_LENGTH: usize = 1024;
+/// The longest `match.method`.
+pub const MAX_MATCH_METHOD_LENGTH: usize = 32;
+/// The longest `match.header.name`.
+pub const MAX_MATCH_HEADER_NAME_LENGTH: usize = 128;
+/// The longest `match.header.value`.
+pub const MAX_MATCH_HEADER_VALUE_LENGTH: usize = 1024;
+
+fn sampling(s: &SamplingShape) -> Result<SamplingSettings, ConfigError> {
+    if s.rules.len() > MAX_RULES {
+        return Err(ConfigError::new(
+            "sampling.rules",
+            format!("at most {MAX_RULES} rules, got {}", s.rules.len()),
+        ));
+    }
+    let mut rules: Vec<RuleSettings> = Vec::with_capacity(s.rules.len());
+    for (i, r) in s.rules.iter().enumerate() {
+        let prefix = format!("sampling.rules[{i}].");
+        let rule = rule(&prefix, r)?;
+        if let Some(name) = &rule.name {
+            if rules.iter().any(|o| o.name.as_ref() == Some(name)) {
+                return Err(ConfigError::new(
+                    format!("{prefix}name"),
+                    format!("{name:?} names an earlier rule too; names must be unique"),
+                ));
+            }
+        }
+        rules.push(rule);
+    }
+    Ok(SamplingSettings { rules })
+}
+
+fn rule(prefix: &str, r: &RuleShape) -> Result<RuleSettings, ConfigError> {
+    if let Some(name) = &r.name {
+        rule_name(&format!("{prefix}name"), name)?;
+    }
+    if r.sampler.is_empty() {
+        return Err(ConfigError::new(
+            format!("{prefix}sampler"),
+            format!("must be set: one of {}", SAMPLERS.join(", ")),
+        ));
+    }
+    Ok(RuleSettings {
+        name: r.name.clone(),
+        matcher: rule_match(&format!("{prefix}match"), &r.matcher)?,
+        sampler: sampler(prefix, &r.sampler, r.sampler_arg)?,
+    })
+}
+
+/// A rule name becomes a metric name's last part and a span attribute value: lower-case letters,
+/// digits and `_`, starting with a letter.
+fn rule_name(field: &str, name: &str) -> Result<(), ConfigError> {
+    let valid = name.len() <= MAX_RULE_NAME_LENGTH
+        && name.bytes().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            field,
+            format!(
+                "{name:?} must be 1 to {MAX_RULE_NAME_LENGTH} of a-z, 0-9 and _, starting with a \
+                 letter (it becomes part of a metric name)"
+            ),
+        ))
+    }
+}
+
+fn at_most(field: &str, value: &str, max: usize) -> Result<(), ConfigError> {
+    if value.len() > max {
+        Err(ConfigError::new(
+            field,
+            format!("at most {max} bytes, got {}", value.len()),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn rule_match(field: &str, m: &MatchShape) -> Result<RuleMatch, ConfigError> {
+    let host = match &m.host {
+        Some(h) => Some(host_match(&format!("{field}.host"), h)?),
+        None => None,
+    };
+    let path = match (&m.path, &m.path_prefix) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                format!("{field}.path_prefix"),
+                "give either path or path_prefix, not both",
+            ))
+        }
+        (Some(p), None) => Some(PathMatch::Exact(path_value(&format!("{field}.path"), p)?)),
+        (None, Some(p)) => Some(PathMatch::Prefix(path_value(
+            &format!("{field}.path_prefix"),
+            p,
+        )?)),
+        (None, None) => None,
+    };
+    let method = match &m.method {
+        Some(v) => {
+            let f = format!("{field}.method");
+            at_most(&f, v, MAX_MATCH_METHOD_LENGTH)?;
+            if v.is_empty() || !v.bytes().all(is_tchar) {
+                return Err(ConfigError::new(f, format!("invalid method {v:?}")));
+            }
+            Some(v.clone())
+        }
+        None => None,
+    };
+    let header = match &m.header {
+        Some(h) => {
+            let f = format!("{field}.header.name");
+            at_most(&f, &h.name, MAX_MATCH_HEADER_NAME_LENGTH)?;
+            let name = header_name(&f, &h.name, false).map_err(|e| {
+                ConfigError::new(
+                    e.field,
+                    format!(
+                        "{} (use host, path or method for pseudo-headers)",
+                        e.message
+                    ),
+                )
+            })?;
+            if let Some(v) = &h.value {
+                at_most(
+                    &format!("{field}.header.value"),
+                    v,
+                    MAX_MATCH_HEADER_VALUE_LENGTH,
+                )?;
+            }
+            Some(HeaderMatch {
+                name,
+                value: h.value.clone(),
+            })
+        }
+        None => None,
+    };
+    if host.is_none() && path.is_none() && method.is_none() && header.is_none() {
+        return Err(ConfigError::new(
+            field,
+            "must hold at least one of host, path, path_prefix, method, header (the top-level \
+             sampler decides what no rule matches)",
+        ));
+    }
+    Ok(RuleMatch {
+        host,
+        path,
+        method,
+        header,
+    })
+}
+
+fn path_value(field: &str, p: &str) -> Result<String, ConfigError> {
+    at_most(field, p, MAX_MATCH_PATH_LENGTH)?;
+    if !p.starts_with('/') {
+        return Err(ConfigError::new(
+            field,
+            format!("must start with \"/\", got {p:?}"),
+        ));
+    }
+    if p.contains(['?', '#']) {
+        return Err(ConfigError::new(
+            field,
+            format!("the path is matched without its query: remove from \"?\" on, got {p:?}"),
+        ));
+    }
+    Ok(p.to_owned())
+}
+
+fn host_match(field: &str, h: &str) -> Result<HostMatch, ConfigError> {
+    at_most(field, h, MAX_MATCH_HOST_LENGTH)?;
+    let lower = h.to_ascii_lowercase();
+    let (suffix, name) = match lower.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, lower.as_str()),
+    };
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_');
+    if !valid {
+        return Err(ConfigError::new(
+            field,
+            format!(
+                "{h:?} must be a host name, or *. and a domain (no port: the port is not matched)"
+            ),
+        ));
+    }
+    Ok(if suffix {
+        HostMatch::Suffix(format!(".{name}"))
+    } else {
+        HostMatch::Exact(name.to_owned())
     })
 }

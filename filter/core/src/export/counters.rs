@@ -46,6 +46,9 @@ pub struct Counters {
     /// String attribute values cut to `limits.attribute_value_length`
     /// (`hoptrace.attributes.truncated`).
     pub attributes_truncated: u64,
+    /// Spans a root told it is done (its plugin configuration replaced or removed) could not send
+    /// before its drain deadline (`hoptrace.spans.dropped.shutdown`).
+    pub dropped_shutdown: u64,
 }
 
 impl Counters {
@@ -56,6 +59,7 @@ impl Counters {
             + self.dropped_export_failed
             + self.dropped_rejected
             + self.dropped_keep_limit
+            + self.dropped_shutdown
     }
 
     /// Every span recorded: head-sampled and kept.
@@ -65,7 +69,7 @@ impl Counters {
 }
 
 /// How many metrics there are.
-pub const METRIC_COUNT: usize = 16;
+pub const METRIC_COUNT: usize = 17;
 
 /// Every metric as (name, kind, value), in the order of [`METRIC_NAMES`].
 pub type MetricValues = [(&'static str, MetricKind, u64); METRIC_COUNT];
@@ -88,12 +92,13 @@ pub const METRIC_NAMES: [&str; METRIC_COUNT] = [
     "hoptrace.queue.spans",
     "hoptrace.queue.bytes",
     "hoptrace.attributes.truncated",
+    "hoptrace.spans.dropped.shutdown",
 ];
 
-/// The metric values: counters from `c`, the two gauges, then the attribute counter.
+/// The metric values: counters from `c`, the two gauges, then the attribute and shutdown counters.
 pub fn metric_values(c: &Counters, queue_spans: u64, queue_bytes: u64) -> MetricValues {
     use MetricKind::{Counter, Gauge};
-    let [n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11, n12, n13, n14, n15] = METRIC_NAMES;
+    let [n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11, n12, n13, n14, n15, n16] = METRIC_NAMES;
     [
         (n0, Counter, c.requests),
         (n1, Counter, c.spans_sampled),
@@ -111,5 +116,6 @@ pub fn metric_values(c: &Counters, queue_spans: u64, queue_bytes: u64) -> Metric
         (n13, Gauge, queue_spans),
         (n14, Gauge, queue_bytes),
         (n15, Counter, c.attributes_truncated),
+        (n16, Counter, c.dropped_shutdown),
     ]
 }

@@ -258,6 +258,56 @@ impl Exporter {
         self.poll_inner(now_ns, true)
     }
 
+    /// A root told it is done: send everything at once, without the schedule delay and still
+    /// within `max_concurrent_exports`, until `deadline_ns`. A retry due after the deadline is not
+    /// waited for, and at the deadline whatever is left (queued, in flight or waiting) is counted
+    /// as dropped (`shutdown`): the root is about to be deleted, and an answer after that would
+    /// never arrive.
+    pub fn drain(&mut self, now_ns: u64, deadline_ns: u64) -> Vec<ExportRequest> {
+        if now_ns >= deadline_ns {
+            self.abandon(now_ns);
+            return Vec::new();
+        }
+        let late =
+            |b: &Batch| matches!(b.state, BatchState::Waiting { due_ns } if due_ns > deadline_ns);
+        let dropped: usize = self
+            .batches
+            .iter()
+            .filter(|b| late(b))
+            .map(|b| b.span_count)
+            .sum();
+        if dropped > 0 {
+            self.batches.retain(|b| !late(b));
+            self.count_shutdown(dropped, now_ns);
+        }
+        self.poll_inner(now_ns, true)
+    }
+
+    /// Whether every span recorded is done with: nothing queued, in flight or waiting.
+    pub fn holds_nothing(&self) -> bool {
+        self.queue.is_empty() && self.batches.is_empty()
+    }
+
+    /// Count every span still held as dropped (`shutdown`) and let it go.
+    fn abandon(&mut self, now_ns: u64) {
+        let held = self.queue_spans();
+        self.queue.clear();
+        self.queued_bytes = 0;
+        self.batches.clear();
+        if held > 0 {
+            self.count_shutdown(held, now_ns);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn count_shutdown(&mut self, spans: usize, now_ns: u64) {
+        self.counters.dropped_shutdown += spans as u64;
+        self.log("shutdown", now_ns, || {
+            format!("{spans} spans dropped: not sent before the plugin's drain deadline")
+        });
+    }
+
     fn poll_inner(&mut self, now_ns: u64, force: bool) -> Vec<ExportRequest> {
         self.expire_lost_callouts(now_ns);
         let lines = self.limiter.drain_due(now_ns);

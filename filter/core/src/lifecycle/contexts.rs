@@ -7,11 +7,12 @@
 //! resets; should a stream never be logged, the table still stays bounded: past
 //! [`MAX_STREAMS`] the oldest stream is forgotten and counted, for the next tick to report.
 //!
-//! Without `proxy_on_delete` a root context is not told when its plugin goes away (a configuration
-//! change can replace it in a VM that lives on). Every root ticks while its plugin lives, so a
-//! root that has missed [`STALE_ROOT_TICKS`] of the other roots' ticks is dropped. Counting ticks
-//! rather than reading the clock keeps a stalled worker, whose roots all miss their ticks alike,
-//! from dropping a live one.
+//! A root whose plugin configuration is replaced is told so by `proxy_on_done`; it drains (see
+//! [`super::Vm::done`]) and is removed with [`Contexts::remove_root`] once it called `proxy_done`.
+//! A host that never says so still cannot leave roots behind: every root ticks while its plugin
+//! lives, so a root that has missed [`STALE_ROOT_TICKS`] of the other roots' ticks is dropped.
+//! Counting ticks rather than reading the clock keeps a stalled worker, whose roots all miss their
+//! ticks alike, from dropping a live one.
 
 use std::collections::BTreeMap;
 
@@ -84,6 +85,11 @@ impl<R, S> Contexts<R, S> {
             .iter_mut()
             .find(|slot| slot.id == id)
             .map(|slot| &mut slot.root)
+    }
+
+    /// Forget root context `id`: it finished after the host said it is done.
+    pub fn remove_root(&mut self, id: u32) {
+        self.roots.retain(|slot| slot.id != id);
     }
 
     /// Stream `id`, if known.

@@ -2,6 +2,36 @@
 //! the change since the last push.
 
 use crate::export::MetricKind;
+use std::rc::Rc;
+
+/// A metric's name as the core hands it over on every tick: the fixed names are `&'static str`,
+/// the names made from the configuration (one per named sampling rule) are shared `Rc<str>`. Each
+/// tick hands over the same values, so telling them apart by where they point is enough, and
+/// costs no comparison of bytes.
+pub trait MetricName: Clone {
+    /// The name as text.
+    fn as_str(&self) -> &str;
+    /// Whether `other` is the same name.
+    fn same(&self, other: &Self) -> bool;
+}
+
+impl MetricName for &'static str {
+    fn as_str(&self) -> &str {
+        self
+    }
+    fn same(&self, other: &Self) -> bool {
+        std::ptr::eq(*self, *other) || self == other
+    }
+}
+
+impl MetricName for Rc<str> {
+    fn as_str(&self) -> &str {
+        self
+    }
+    fn same(&self, other: &Self) -> bool {
+        Rc::ptr_eq(self, other) || self == other
+    }
+}
 
 /// The host's metric calls (`proxy_define_metric`, `proxy_increment_metric`).
 pub trait MetricHost {
@@ -13,19 +43,27 @@ pub trait MetricHost {
 
 /// A defined host metric and the last value pushed to it.
 #[derive(Debug)]
-struct Metric {
-    name: &'static str,
+struct Metric<N> {
+    name: N,
     id: u32,
     pushed: u64,
 }
 
 /// The host side of the core's metrics, one slot per value in the order the core lists them.
-#[derive(Debug, Default)]
-pub struct HostMetrics {
-    metrics: Vec<Option<Metric>>,
+#[derive(Debug)]
+pub struct HostMetrics<N = &'static str> {
+    metrics: Vec<Option<Metric<N>>>,
 }
 
-impl HostMetrics {
+impl<N> Default for HostMetrics<N> {
+    fn default() -> Self {
+        HostMetrics {
+            metrics: Vec::new(),
+        }
+    }
+}
+
+impl<N: MetricName> HostMetrics<N> {
     /// Bring the host in line with `values` (name, kind, current value). Counters and gauges both
     /// get the change since the last push: every VM defines the same metric and Envoy keeps one
     /// stat per name, so adding each VM's change (a gauge's may be negative) makes the stat the sum
@@ -33,17 +71,18 @@ impl HostMetrics {
     /// lists the same names in the same order on every tick, so each value finds its metric by
     /// position rather than by comparing names, which would cost an idle VM most of its tick; a
     /// slot whose name differs is defined again.
-    pub fn push(&mut self, host: &mut impl MetricHost, values: &[(&'static str, MetricKind, u64)]) {
+    pub fn push(&mut self, host: &mut impl MetricHost, values: &[(N, MetricKind, u64)]) {
         if self.metrics.len() < values.len() {
             self.metrics.resize_with(values.len(), || None);
         }
-        for (slot, &(name, kind, value)) in self.metrics.iter_mut().zip(values) {
-            if slot.as_ref().is_none_or(|m| !same_name(m.name, name)) {
-                let Some(id) = host.define_metric(kind, name) else {
+        for (slot, (name, kind, value)) in self.metrics.iter_mut().zip(values) {
+            let (kind, value) = (*kind, *value);
+            if slot.as_ref().is_none_or(|m| !m.name.same(name)) {
+                let Some(id) = host.define_metric(kind, name.as_str()) else {
                     continue;
                 };
                 *slot = Some(Metric {
-                    name,
+                    name: name.clone(),
                     id,
                     pushed: 0,
                 });
@@ -61,13 +100,6 @@ impl HostMetrics {
             }
         }
     }
-}
-
-/// Whether two metric names are the same: the core hands over the same `&'static str` every tick,
-/// so comparing where they point settles it without a byte-by-byte comparison; other strings are
-/// compared by content.
-fn same_name(a: &'static str, b: &'static str) -> bool {
-    std::ptr::eq(a, b) || a == b
 }
 
 #[cfg(test)]
@@ -137,6 +169,20 @@ mod tests {
         stats.refuse_increments = false;
         vm.push(&mut stats, &[("c", MetricKind::Counter, 6)]);
         assert_eq!(stats.value("c"), 6);
+    }
+
+    #[test]
+    fn names_made_at_configure_time_are_defined_once_and_moved_by_their_change() {
+        let mut stats = Stats::default();
+        let mut vm = HostMetrics::<Rc<str>>::default();
+        let name: Rc<str> = Rc::from("hoptrace.requests.sampled.checkout");
+        vm.push(&mut stats, &[(name.clone(), MetricKind::Counter, 3)]);
+        vm.push(&mut stats, &[(name.clone(), MetricKind::Counter, 5)]);
+        assert_eq!(stats.value("hoptrace.requests.sampled.checkout"), 5);
+        assert_eq!(stats.defines, 1);
+        let renamed: Rc<str> = Rc::from("hoptrace.requests.sampled.search");
+        vm.push(&mut stats, &[(renamed, MetricKind::Counter, 1)]);
+        assert_eq!(stats.value("hoptrace.requests.sampled.search"), 1);
     }
 
     #[test]

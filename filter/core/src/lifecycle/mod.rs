@@ -19,7 +19,7 @@ mod vm;
 mod tests;
 
 pub use contexts::{Contexts, MAX_STREAMS, STALE_ROOT_TICKS};
-pub use metrics::{HostMetrics, MetricHost};
+pub use metrics::{HostMetrics, MetricHost, MetricName};
 pub use reads::{int64, HostReads, Read};
 pub use stream::HopStream;
 pub use stream_end_reader::{explains_error, StreamEndReader, NO_CEL_WARNING};

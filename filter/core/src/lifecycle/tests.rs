@@ -204,6 +204,13 @@ const KEEP: &str = r#"{"sampler":"always_off"}"#;
 /// Unsampled, errors and requests of 100 ms or more kept.
 const SLOW: &str = r#"{"sampler":"always_off","keep":{"slower_than_ms":100}}"#;
 const ON: &str = r#"{"sampler":"always_on"}"#;
+/// Rules that match the scripted request (`GET /checkout?id=1`): never, and sampling it.
+const RULES_OFF: &str = r#"{"sampler":"always_off","keep":{"errors":false},
+    "sampling":{"rules":[{"match":{"path":"/healthz"},"sampler":"always_off"},
+                         {"match":{"path_prefix":"/check"},"sampler":"always_off"}]}}"#;
+const RULES_ON: &str = r#"{"sampler":"always_off","keep":{"errors":false},
+    "sampling":{"rules":[{"match":{"path":"/healthz"},"sampler":"always_off"},
+                         {"match":{"path":"/checkout","method":"GET"},"sampler":"always_on"}]}}"#;
 
 /// (case, config, request headers, reads at the request headers)
 type RequestHeaderCase = (
@@ -231,6 +238,12 @@ const REQUEST_HEADER_READS: &[RequestHeaderCase] = &[
         KEEP, &[], &["request traceparent", "request tracestate"]),
     ("keep slowness too: the start time",
         SLOW, &[], &["request traceparent", "request tracestate", "clock"]),
+    ("rules, unsampled: one map read answers every rule",
+        RULES_OFF, &[], &["request map"]),
+    ("rules, a context: still the one map read",
+        RULES_OFF, &[("traceparent", TRACEPARENT_UNSAMPLED)], &["request map"]),
+    ("rules, sampled by a rule: the span reuses the map",
+        RULES_ON, &[], &["request map", "clock"]),
 ];
 
 #[test]
@@ -244,6 +257,48 @@ fn request_header_reads() {
         let [at_request, ..] = request(&mut vm, &mut host);
         assert_eq!(at_request, *want, "{case}");
     }
+}
+
+#[test]
+fn the_rule_that_decided_reaches_the_spans_and_its_counters() {
+    let config = r#"{"sampler":"always_off","collector":{"encoding":"json"},
+        "batch":{"schedule_delay_ms":1},"sampling":{"rules":[{"match":{"path":"/healthz"},"sampler":"always_off","name":"health"},
+                             {"match":{"path_prefix":"/check"},"sampler":"always_on","name":"checkout"},
+                             {"match":{"method":"GET"},"sampler":"always_on"}]}}"#;
+    let mut host = ScriptedHost::new(config);
+    let mut vm = vm(&mut host);
+    request(&mut vm, &mut host);
+    host.request[1].1 = "/healthz".into();
+    request(&mut vm, &mut host);
+    host.request[1].1 = "/other".into();
+    request(&mut vm, &mut host);
+    let spans = exported_json(&mut vm, &host);
+    let rules: Vec<_> = spans
+        .iter()
+        .map(|s| attribute(s, "hoptrace.sampling.rule").cloned())
+        .collect();
+    let label = |v: &str| Some(serde_json::json!({ "stringValue": v }));
+    assert_eq!(
+        rules,
+        [label("checkout"), label("checkout"), label("2"), label("2")],
+        "SERVER and CLIENT of each sampled request; an unnamed rule by its index"
+    );
+    let counters: Vec<(String, u64)> = vm
+        .pipeline
+        .rule_metric_values()
+        .iter()
+        .map(|(n, _, v)| (n.to_string(), *v))
+        .collect();
+    assert_eq!(
+        counters,
+        [
+            ("hoptrace.requests.matched.health".to_owned(), 1),
+            ("hoptrace.requests.sampled.health".to_owned(), 0),
+            ("hoptrace.requests.matched.checkout".to_owned(), 1),
+            ("hoptrace.requests.sampled.checkout".to_owned(), 1),
+        ],
+        "named rules only"
+    );
 }
 
 #[test]
@@ -713,4 +768,143 @@ fn a_kept_request_that_ends_well_builds_nothing_and_keep_off_watches_nothing() {
     let mut stream = HopStream::default();
     off.request_headers(&mut stream, &mut host);
     assert!(!stream.active());
+}
+
+/// Recorded spans are all exported, dropped or still queued.
+fn accounted(vm: &Vm) -> bool {
+    let dropped: u64 = [
+        "queue_full",
+        "too_large",
+        "export_failed",
+        "rejected",
+        "keep_limit",
+        "shutdown",
+    ]
+    .iter()
+    .map(|r| metric(vm, &format!("hoptrace.spans.dropped.{r}")))
+    .sum();
+    let recorded = metric(vm, "hoptrace.spans.sampled")
+        + metric(vm, "hoptrace.spans.kept.error")
+        + metric(vm, "hoptrace.spans.kept.slow");
+    recorded == metric(vm, "hoptrace.spans.exported") + dropped + metric(vm, "hoptrace.queue.spans")
+}
+
+/// Sampled, one batch at a time, a delay no test reaches: spans wait in the queue until drained.
+const DRAIN: &str = r#"{"sampler":"always_on","collector":{"timeout_ms":2000},
+    "batch":{"max_export_batch_size":4,"schedule_delay_ms":60000}}"#;
+
+const MS: u64 = 1_000_000;
+
+#[test]
+fn a_root_told_it_is_done_with_nothing_held_is_drained_at_once() {
+    let mut host = ScriptedHost::new(DRAIN);
+    let mut vm = vm(&mut host);
+    let work = vm.done(host.clock);
+    assert!(work.drained && work.exports.is_empty());
+}
+
+#[test]
+fn a_done_root_sends_everything_at_once_and_then_says_so() {
+    let mut host = ScriptedHost::new(DRAIN);
+    let mut vm = vm(&mut host);
+    request(&mut vm, &mut host);
+    assert!(
+        vm.tick(host.clock).exports.is_empty(),
+        "the batch delay holds"
+    );
+    for _ in 0..4 {
+        request(&mut vm, &mut host);
+    }
+    let mut due = vm.done(host.clock).exports;
+    let mut sizes = Vec::new();
+    host.call_response = vec![(":status".into(), "200".into())];
+    for token in 1.. {
+        assert!(due.len() <= 1, "one export in flight at a time");
+        let Some(export) = due.pop() else { break };
+        assert!(!vm.drained());
+        sizes.push(export.span_count);
+        vm.dispatched(export.id, Some(token), host.clock);
+        // The freed slot takes the next batch at once, without waiting for a tick.
+        due = vm.callout_answered(token, 0, &mut host);
+    }
+    assert_eq!(sizes, [4, 4, 2], "no batch delay");
+    let work = vm.tick(host.clock);
+    assert!(work.drained);
+    assert_eq!(metric(&vm, "hoptrace.spans.exported"), 10);
+    assert_eq!(metric(&vm, "hoptrace.queue.spans"), 0);
+    assert_eq!(metric(&vm, "hoptrace.queue.bytes"), 0);
+    assert!(accounted(&vm));
+}
+
+#[test]
+fn what_a_done_root_cannot_send_by_its_deadline_is_counted_as_shutdown() {
+    // A retry due after the deadline is not waited for.
+    let mut host = ScriptedHost::new(DRAIN);
+    let mut vm = vm(&mut host);
+    for _ in 0..3 {
+        request(&mut vm, &mut host);
+    }
+    let work = vm.done(host.clock);
+    vm.dispatched(work.exports[0].id, Some(1), host.clock);
+    host.call_response = vec![
+        (":status".into(), "503".into()),
+        ("retry-after".into(), "30".into()),
+    ];
+    let next = vm.callout_answered(1, 0, &mut host);
+    assert_eq!(metric(&vm, "hoptrace.spans.dropped.shutdown"), 4);
+    assert_eq!(next.len(), 1, "the rest goes in the freed slot");
+    vm.dispatched(next[0].id, Some(2), host.clock);
+    host.call_response = vec![(":status".into(), "200".into())];
+    assert!(vm.callout_answered(2, 0, &mut host).is_empty());
+    assert!(vm.drained());
+    assert_eq!(metric(&vm, "hoptrace.spans.exported"), 2);
+    assert!(accounted(&vm));
+
+    // A callout still unanswered at the deadline.
+    let mut host = ScriptedHost::new(DRAIN);
+    let mut late = super::tests::vm(&mut host);
+    request(&mut late, &mut host);
+    let start = host.clock;
+    let work = late.done(start);
+    late.dispatched(work.exports[0].id, Some(1), start);
+    assert!(
+        !late.tick(start + 1_999 * MS).drained,
+        "before the deadline"
+    );
+    let work = late.tick(start + 2_000 * MS);
+    assert!(work.drained && work.exports.is_empty());
+    assert_eq!(metric(&late, "hoptrace.spans.dropped.shutdown"), 2);
+    assert_eq!(metric(&late, "hoptrace.queue.spans"), 0);
+    assert!(accounted(&late));
+    assert!(
+        late.callout_answered(1, 0, &mut host).is_empty(),
+        "a late answer finds nothing"
+    );
+    assert_eq!(metric(&late, "hoptrace.spans.exported"), 0);
+}
+
+#[test]
+fn a_kept_error_wins_over_a_rule_that_said_no() {
+    let config = r#"{"sampler":"always_on","collector":{"encoding":"json"},
+        "batch":{"max_export_batch_size":2,"schedule_delay_ms":1},
+        "sampling":{"rules":[{"name":"checkout","match":{"path_prefix":"/checkout"},"sampler":"always_off"}]}}"#;
+    let mut host = ScriptedHost::new(config);
+    host.response = vec![(":status".into(), "503".into())];
+    host.properties = stream_properties(503);
+    let mut vm = vm(&mut host);
+    request(&mut vm, &mut host);
+    assert_eq!(metric(&vm, "hoptrace.spans.sampled"), 0, "the rule said no");
+    assert_eq!(metric(&vm, "hoptrace.spans.kept.error"), 2);
+    let spans = exported_json(&mut vm, &host);
+    for span in &spans {
+        assert_eq!(
+            attribute(span, "hoptrace.kept"),
+            Some(&serde_json::json!({"stringValue": "error"}))
+        );
+        assert_eq!(
+            attribute(span, "hoptrace.sampling.rule"),
+            Some(&serde_json::json!({"stringValue": "checkout"})),
+            "the rule that decided is still named"
+        );
+    }
 }

@@ -8,9 +8,10 @@
 use super::reads::{HostReads, Read};
 use super::stream_end_reader::StreamEndReader;
 use crate::config::{parse_config, ConfigError};
-use crate::export::{ExportOutcome, ExportRequest, MetricValues};
+use crate::export::{ExportOutcome, ExportRequest, MetricKind, MetricValues};
 use crate::pipeline::Pipeline;
 use crate::propagation::HeaderReadPlan;
+use std::rc::Rc;
 
 /// Largest callout answer body read (an `ExportTraceServiceResponse` is tiny).
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -31,6 +32,8 @@ pub struct Vm {
     pub(super) stream_end: StreamEndReader,
     /// Log lines for the host, written at the next tick (or after configure).
     pub(super) logs: Vec<String>,
+    /// Set when the host said this root is done: the time by which everything held must be sent.
+    pub(super) drain_deadline_ns: Option<u64>,
 }
 
 /// What a tick asks the host to do.
@@ -39,8 +42,13 @@ pub struct TickWork {
     pub exports: Vec<ExportRequest>,
     /// Current metric values (name, kind, value), in the same order every tick.
     pub metrics: MetricValues,
+    /// The named sampling rules' counters, in the same order every tick (empty without them).
+    pub rule_metrics: Vec<(Rc<str>, MetricKind, u64)>,
     /// Log lines to write, oldest first.
     pub logs: Vec<String>,
+    /// The root was told it is done and now holds nothing: after these exports (none), metrics and
+    /// log lines, tell the host it may delete the root (`proxy_done`).
+    pub drained: bool,
 }
 
 impl Vm {
@@ -68,6 +76,7 @@ impl Vm {
             read_plan,
             stream_end,
             logs,
+            drain_deadline_ns: None,
         })
     }
 
@@ -79,12 +88,47 @@ impl Vm {
     /// The root's timer at `now_ns`: due exports, metrics, log lines.
     pub fn tick(&mut self, now_ns: u64) -> TickWork {
         self.tick_ns = now_ns;
-        let exports = self.pipeline.poll(now_ns);
+        let exports = self.due_exports(now_ns);
         self.logs.extend(self.pipeline.drain_logs());
         TickWork {
             exports,
             metrics: self.pipeline.metric_values(),
+            rule_metrics: self.pipeline.rule_metric_values(),
             logs: std::mem::take(&mut self.logs),
+            drained: self.drained(),
+        }
+    }
+
+    /// The host says this root is done (`proxy_on_done`): its plugin configuration was replaced
+    /// or removed, and the host deletes it once it answers `proxy_done`. Until then ticks and
+    /// callout answers still arrive, so the root sends everything it holds at once, without the
+    /// batch delay and within `max_concurrent_exports`, and gives the collector until
+    /// `collector.timeout_ms` from now; whatever is still held then is counted as dropped
+    /// (`hoptrace.spans.dropped.shutdown`). The returned work is a tick's: when `drained` is
+    /// already true, `proxy_on_done` can answer true and no `proxy_done` is needed.
+    pub fn done(&mut self, now_ns: u64) -> TickWork {
+        if self.drain_deadline_ns.is_none() {
+            let timeout_ns = self
+                .pipeline
+                .settings()
+                .collector
+                .timeout_ms
+                .saturating_mul(1_000_000);
+            self.drain_deadline_ns = Some(now_ns.saturating_add(timeout_ns));
+        }
+        self.tick(now_ns)
+    }
+
+    /// Whether this root was told it is done and holds no span any more.
+    pub fn drained(&self) -> bool {
+        self.drain_deadline_ns.is_some() && self.pipeline.holds_nothing()
+    }
+
+    /// Exports due now: by the batch rules, or everything while draining.
+    fn due_exports(&mut self, now_ns: u64) -> Vec<ExportRequest> {
+        match self.drain_deadline_ns {
+            Some(deadline) => self.pipeline.drain(now_ns, deadline),
+            None => self.pipeline.poll(now_ns),
         }
     }
 
@@ -131,6 +175,6 @@ impl Vm {
         };
         let now = host.now_ns();
         self.pipeline.on_callout_answer(token, outcome, now);
-        self.pipeline.poll(now)
+        self.due_exports(now)
     }
 }

@@ -405,6 +405,7 @@ mod tests {
                     flags: TraceFlags(1),
                 }),
                 kept: None,
+                sampling_rule: None,
             };
             let req = RequestFacts {
                 method: texts[0].clone(),

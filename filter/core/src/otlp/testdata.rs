@@ -23,6 +23,7 @@ pub fn spans() -> Vec<SpanRecord<'static>> {
             flags: TraceFlags(0x01),
         }),
         kept: None,
+        sampling_rule: None,
     };
     let req = RequestFacts {
         method: "POST".into(),

@@ -34,7 +34,9 @@ impl HeaderReadPlan {
     ///
     /// An untrusting edge, or a hop that injects B3, must see every header line to remove a
     /// caller's foreign context headers (`b3`, `x-b3-*`, `uber-trace-id`, `uberctx-*`, `baggage`),
-    /// so it reads the map on every request.
+    /// so it reads the map on every request. So does a hop with sampling rules: they match on
+    /// `:path`, `:authority`, `:method` and other headers, and one map read answers all of them
+    /// (a sampled request then reuses it for its span).
     pub fn new(settings: &Settings) -> Self {
         let w3c_only = |ps: &[Propagator]| {
             ps.iter()
@@ -45,8 +47,10 @@ impl HeaderReadPlan {
             .inject
             .iter()
             .any(|p| matches!(p, Propagator::B3 | Propagator::B3Multi));
-        let lookup_allowed =
-            settings.trust_incoming && !injects_b3 && w3c_only(&settings.propagation.extract);
+        let lookup_allowed = settings.trust_incoming
+            && !injects_b3
+            && w3c_only(&settings.propagation.extract)
+            && settings.sampling.rules.is_empty();
         HeaderReadPlan {
             lookup_allowed,
             map_needed: 0,

@@ -6,9 +6,11 @@
 //! the decision and the `th` to write back into the `ot` member.
 
 pub mod ratelimit;
+pub mod rules;
 pub mod threshold;
 
 pub use ratelimit::RateLimiter;
+pub use rules::{RequestKeys, Rules};
 
 use crate::config::{SamplerSettings, Threshold};
 

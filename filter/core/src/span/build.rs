@@ -21,6 +21,7 @@ use crate::ids::{SpanId, TraceFlags, TraceId};
 use crate::keep::KeptReason;
 use crate::text::truncate_at_char;
 use std::borrow::Cow;
+use std::rc::Rc;
 
 /// The span-related part of the settings, kept by the root context and shared by every request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +90,9 @@ pub struct SpanContextIds {
     pub linked: Option<LinkedContext>,
     /// Why an unsampled hop's spans were kept (see [`crate::keep`]); `None` when head-sampled.
     pub kept: Option<KeptReason>,
+    /// The sampling rule that decided the hop (its name, else its index); `None`: the top-level
+    /// sampler did.
+    pub sampling_rule: Option<Rc<str>>,
 }
 
 impl SpanContextIds {
@@ -223,6 +227,7 @@ fn build_unlimited<'a, S: SpanSink<'a>>(
         });
         common.server_attributes(plan, error_type, sink);
         kept_attributes(ctx.kept, sink);
+        rule_attribute(ctx.sampling_rule.as_deref(), sink);
         sink.end();
     }
     if plan.has_client() {
@@ -267,6 +272,7 @@ fn build_unlimited<'a, S: SpanSink<'a>>(
         });
         common.client_attributes(error_type, sink);
         kept_attributes(ctx.kept, sink);
+        rule_attribute(ctx.sampling_rule.as_deref(), sink);
         sink.end();
     }
 }
@@ -277,6 +283,13 @@ fn kept_attributes<'a, S: SpanSink<'a>>(kept: Option<KeptReason>, sink: &mut S) 
     if let Some(reason) = kept {
         sink.int(sc::SAMPLING_PRIORITY, 1);
         sink.str(sc::HOPTRACE_KEPT, reason.as_str().into());
+    }
+}
+
+/// The rule that decided the hop, when one did.
+fn rule_attribute<'a, S: SpanSink<'a>>(rule: Option<&'a str>, sink: &mut S) {
+    if let Some(label) = rule {
+        sink.str(sc::HOPTRACE_SAMPLING_RULE, Cow::Borrowed(label));
     }
 }
 

@@ -47,6 +47,8 @@ pub const ENVOY_ROUTE_NAME: &str = "envoy.route.name";
 pub const SAMPLING_PRIORITY: &str = "sampling.priority";
 /// `hoptrace.kept`: why an unsampled request's span was kept (`error`, `slow`).
 pub const HOPTRACE_KEPT: &str = "hoptrace.kept";
+/// The sampling rule that decided the request: its `name`, else its index in `sampling.rules`.
+pub const HOPTRACE_SAMPLING_RULE: &str = "hoptrace.sampling.rule";
 /// Envoy `%RESPONSE_FLAGS%` codes, e.g. `UF,URX`, when any flag is set.
 pub const ENVOY_RESPONSE_FLAGS: &str = "envoy.response_flags";
 /// The CLIENT span event at the first byte of the upstream response. No semantic convention names

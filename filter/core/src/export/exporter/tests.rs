@@ -604,6 +604,7 @@ fn metrics_use_the_design_names() {
             "hoptrace.queue.spans",
             "hoptrace.queue.bytes",
             "hoptrace.attributes.truncated",
+            "hoptrace.spans.dropped.shutdown",
         ]
     );
     assert_eq!(m[0], ("hoptrace.requests", MetricKind::Counter, 1));

@@ -19,6 +19,7 @@ fn ids() -> SpanContextIds {
         trace_state: "ot=th:0,vendor=x".into(),
         linked: None,
         kept: None,
+        sampling_rule: None,
     }
 }
 
