@@ -2,9 +2,9 @@
 //! is built from them, so the two can never disagree.
 
 use super::settings::{
-    AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding, KeepSettings,
-    LimitSettings, PropagationSettings, Propagator, RetrySettings, SamplerSettings, Settings,
-    SpanKindSetting, Threshold,
+    AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding, ExposeSettings,
+    KeepSettings, LimitSettings, PropagationSettings, Propagator, RetrySettings, SamplerSettings,
+    Settings, SpanKindSetting, Threshold,
 };
 use std::collections::BTreeMap;
 
@@ -54,6 +54,12 @@ pub const INITIAL_BACKOFF_MS: u64 = 1000;
 pub const MAX_BACKOFF_MS: u64 = 30_000;
 /// `retry.max_elapsed_ms`.
 pub const MAX_ELAPSED_MS: u64 = 60_000;
+/// `attributes.request_id`.
+pub const REQUEST_ID: bool = false;
+/// `expose.server_timing`.
+pub const EXPOSE_SERVER_TIMING: bool = false;
+/// `expose.access_log`.
+pub const EXPOSE_ACCESS_LOG: bool = true;
 /// `keep.errors`.
 pub const KEEP_ERRORS: bool = true;
 /// `keep.slower_than_ms` (0: off).
@@ -78,6 +84,18 @@ impl Default for Settings {
             retry: RetrySettings::default(),
             limits: LimitSettings::default(),
             keep: KeepSettings::default(),
+            expose: ExposeSettings::default(),
+        }
+    }
+}
+
+impl Default for ExposeSettings {
+    /// The access-log ids published, the response left alone.
+    fn default() -> Self {
+        ExposeSettings {
+            server_timing: EXPOSE_SERVER_TIMING,
+            trace_id_header: None,
+            access_log: EXPOSE_ACCESS_LOG,
         }
     }
 }
