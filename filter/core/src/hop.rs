@@ -91,6 +91,9 @@ pub struct HopContext {
     pub linked: Option<LinkedContext>,
     /// Where the context came from.
     pub source: ContextSource,
+    /// The id of a SERVER span above the CLIENT span, when drawn at the request headers because
+    /// it was shown before the spans were built (see [`crate::expose`]); otherwise drawn then.
+    pub server_span: Option<SpanId>,
 }
 
 impl HopContext {
@@ -244,6 +247,7 @@ impl Tracer {
             tracestate,
             linked,
             source,
+            server_span: None,
         };
         let edits = self.edits(
             headers,

@@ -8,7 +8,7 @@
 use crate::config::{Encoding, Settings, SpanKindSetting};
 use crate::export::{DropReason, ExportOutcome, ExportRequest, Exporter, MetricValues, Origin};
 use crate::hop::{Hop, HopContext, Tracer};
-use crate::ids::IdGenerator;
+use crate::ids::{IdGenerator, SpanId};
 use crate::keep::{Keep, KeptReason};
 use crate::memory::{RecordingBudget, RecordingPermit};
 use crate::otlp;
@@ -106,6 +106,12 @@ impl Pipeline {
         self.recordings.used()
     }
 
+    /// A fresh span id from the VM's generator: a SERVER span's, drawn before its spans are built
+    /// when the hop shows it (see [`crate::expose`]).
+    pub fn new_span_id(&mut self) -> SpanId {
+        self.tracer.new_span_id()
+    }
+
     /// Whether [`Pipeline::finish`] needs the listener direction: only `span_kind: auto` looks at it,
     /// so an explicit span kind saves the host a property read per sampled request.
     pub fn needs_listener_direction(&self) -> bool {
@@ -178,7 +184,8 @@ impl Pipeline {
         origin: Origin,
     ) -> Vec<Result<(), DropReason>> {
         let plan = plan_spans(self.tracer.settings().span_kind, direction);
-        let mut ids = hop.span_ids(plan, self.tracer.new_span_id());
+        let extra = hop.server_span.unwrap_or_else(|| self.tracer.new_span_id());
+        let mut ids = hop.span_ids(plan, extra);
         if let Origin::Kept(reason) = origin {
             ids.kept = Some(reason);
             ids.trace_state = without_threshold(&ids.trace_state);

@@ -5,14 +5,20 @@
 //! each phase asks for, in the order asked. An unsampled request keeps nothing between phases.
 
 use super::ablation;
-use super::reads::{HostReads, Read};
+use super::reads::{int64, HostReads, Read};
 use super::vm::Vm;
+use crate::config::SpanKindSetting;
 use crate::export::Origin;
+use crate::expose::{HopIds, ResponseHeaderEdits};
 use crate::hop::{HeaderEdits, HopContext};
 use crate::host_pairs;
+use crate::keep::KeptReason;
 use crate::memory::RecordingPermit;
 use crate::propagation::HeaderLines;
-use crate::span::{capture_headers, status_from_header, RequestFacts, ResponseFacts};
+use crate::span::{
+    capture_headers, plan_spans, status_from_header, ListenerDirection, RequestFacts,
+    ResponseFacts, SpanPlan,
+};
 
 /// What a sampled request carries from its headers to its end.
 #[derive(Debug)]
@@ -22,6 +28,8 @@ struct Recording {
     response: ResponseFacts,
     /// Its share of the VM's recording budget, given back when the recording is dropped.
     _permit: RecordingPermit,
+    /// The ids its response shows the client (see [`HopStream`]).
+    answer: Option<HopIds>,
 }
 
 /// What an unsampled request carries to its end while `keep` is on: enough to tell a failed or
@@ -37,13 +45,33 @@ struct Watch {
     status_code: u16,
 }
 
+/// What an unsampled request carries past its request headers, if anything.
+#[derive(Debug)]
+struct Unsampled {
+    /// With `keep` on: what tells a failed or slow ending.
+    watch: Option<Watch>,
+    /// The ids its response shows the client (see [`HopStream`]).
+    answer: Option<HopIds>,
+}
+
 /// Per-request state: a sampled request records; with `keep` on an unsampled one is watched;
-/// otherwise nothing at all.
+/// otherwise nothing at all. On the hop that answers the client, while `expose` edits responses,
+/// either also carries the ids the response shows.
 #[derive(Debug, Default)]
 pub struct HopStream {
     recording: Option<Box<Recording>>,
     /// Boxed, so that the stream table's entries stay small (see `crate::memory`).
-    watch: Option<Box<Watch>>,
+    unsampled: Option<Box<Unsampled>>,
+}
+
+/// What the request headers phase asks the plugin to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestActions {
+    /// What to change on the upstream request.
+    pub upstream: HeaderEdits,
+    /// The value to write to the [`crate::expose::ACCESS_LOG_PROPERTY`] property, for Envoy's
+    /// access log (`expose.access_log`).
+    pub access_log: Option<String>,
 }
 
 impl HopStream {
@@ -54,7 +82,17 @@ impl HopStream {
 
     /// Whether a later phase has work: the stream records, or is watched for a failed or slow end.
     pub fn active(&self) -> bool {
-        self.recording.is_some() || self.watch.is_some()
+        self.recording.is_some() || self.watch().is_some()
+    }
+
+    /// Whether the response headers phase has work: the stream is active, or its response shows
+    /// the client the hop's ids.
+    pub fn reads_response(&self) -> bool {
+        self.recording.is_some() || self.unsampled.is_some()
+    }
+
+    fn watch(&self) -> Option<&Watch> {
+        self.unsampled.as_ref()?.watch.as_ref()
     }
 }
 
@@ -67,11 +105,15 @@ impl Vm {
     /// present; otherwise the map at once. A sampled request that skipped the map reads it then,
     /// for its span, and reads the clock: the upstream call starts now, as the filter sits just
     /// before the router.
+    ///
+    /// With `expose` on, the hop's ids are fixed here (a SERVER span above a CLIENT span gets its
+    /// id now) and published for the access log; with `span_kind: auto` that needs the listener
+    /// direction, read once per VM (see [`Vm::span_plan`]).
     pub fn request_headers(
         &mut self,
         stream: &mut HopStream,
         host: &mut impl HostReads,
-    ) -> HeaderEdits {
+    ) -> RequestActions {
         let map = if self.read_plan.lookup_first() {
             // A tracestate without a traceparent must be removed: the map says how many lines.
             let needed = host.read(Read::RequestHeader("traceparent")).is_some()
@@ -81,9 +123,18 @@ impl Vm {
             Some(request_header_map(host))
         };
         let decided_on = map.as_deref().map(host_pairs::decode).unwrap_or_default();
-        let hop = self
+        let mut hop = self
             .pipeline
             .start(&HeaderLines::new(&decided_on), self.tick_ns);
+        let exposed = self.pipeline.settings().expose.any().then(|| {
+            let plan = self.span_plan(host);
+            let server_span =
+                (plan == SpanPlan::ServerAndClient).then(|| self.pipeline.new_span_id());
+            hop.context.server_span = server_span;
+            let c = &hop.context;
+            let extra = server_span.unwrap_or(c.upstream_span);
+            HopIds::new(c.trace_id, c.upstream_span, c.flags, plan, extra)
+        });
         let carried_context = decided_on
             .iter()
             .any(|(name, _)| *name == "traceparent" || *name == "tracestate");
@@ -110,6 +161,7 @@ impl Vm {
                         request,
                         response,
                         _permit: permit,
+                        answer: None,
                     }));
                 }
                 None => {
@@ -121,29 +173,103 @@ impl Vm {
             }
         } else if self.pipeline.keep().enabled() {
             let timed = self.pipeline.keep().times_requests();
-            stream.watch = Some(Box::new(Watch {
-                hop: hop.context,
-                upstream_start_unix_nano: timed.then(|| host.now_ns()),
-                first_upstream_byte_unix_nano: None,
-                status_code: 0,
+            stream.unsampled = Some(Box::new(Unsampled {
+                watch: Some(Watch {
+                    hop: hop.context,
+                    upstream_start_unix_nano: timed.then(|| host.now_ns()),
+                    first_upstream_byte_unix_nano: None,
+                    status_code: 0,
+                }),
+                answer: None,
             }));
         }
-        hop.edits
+        let expose = &self.pipeline.settings().expose;
+        let access_log = exposed
+            .filter(|_| expose.access_log)
+            .map(|ids| ids.access_log_value(stream.recording()));
+        let answer = exposed.filter(|ids| expose.edits_responses() && ids.server_span_id.is_some());
+        if answer.is_some() {
+            match (stream.recording.as_mut(), stream.unsampled.as_mut()) {
+                (Some(rec), _) => rec.answer = answer,
+                (None, Some(unsampled)) => unsampled.answer = answer,
+                (None, None) => {
+                    stream.unsampled = Some(Box::new(Unsampled {
+                        watch: None,
+                        answer,
+                    }))
+                }
+            }
+        }
+        RequestActions {
+            upstream: hop.edits,
+            access_log,
+        }
+    }
+
+    /// The spans this VM's hops make. Only `span_kind: auto` depends on the listener, whose
+    /// direction is read once and kept: Envoy gives each listener direction a root context of its
+    /// own (the direction is part of the plugin's key), so it is the same for every stream of a
+    /// VM. It is read at configure; a host that did not answer then is asked at the first stream.
+    pub fn span_plan(&mut self, host: &mut impl HostReads) -> SpanPlan {
+        let kind = self.pipeline.settings().span_kind;
+        if kind != SpanKindSetting::Auto {
+            return plan_spans(kind, ListenerDirection::Unspecified);
+        }
+        let direction = *self.direction.get_or_insert_with(|| {
+            let raw = host
+                .read(Read::Property(&["xds", "listener_direction"]))
+                .and_then(|b| int64(&b))
+                .unwrap_or(0);
+            ListenerDirection::from_raw(raw)
+        });
+        plan_spans(kind, direction)
     }
 
     /// The response headers of a recording stream: the first upstream byte (clock), the status
     /// when `attributes.stream_info` decides on it (`:status`), and the configured response headers
-    /// (the header map, only when some are configured). Nothing for an unsampled stream.
-    pub fn response_headers(&mut self, stream: &mut HopStream, host: &mut impl HostReads) {
-        if let Some(watch) = stream.watch.as_mut() {
+    /// (the header map, only when some are configured). A watched stream reads its status.
+    ///
+    /// On the hop that answers the client, with `expose` editing responses, the edits that show it
+    /// the hop's ids; they read nothing. The sampled flag they carry says whether the hop records,
+    /// a failure it keeps included.
+    pub fn response_headers(
+        &mut self,
+        stream: &mut HopStream,
+        host: &mut impl HostReads,
+    ) -> ResponseHeaderEdits {
+        let watch = stream.unsampled.as_mut().and_then(|u| u.watch.as_mut());
+        let recorded = if let Some(watch) = watch {
             if watch.upstream_start_unix_nano.is_some() {
                 watch.first_upstream_byte_unix_nano = Some(host.now_ns());
             }
             watch.status_code = response_status(host);
-            return;
-        }
+            // A status of 0 here is a malformed one, not a missing response: it decides nothing yet.
+            watch.status_code != 0
+                && self.pipeline.keep().reason(watch.status_code, 0) == Some(KeptReason::Error)
+        } else {
+            self.record_response(stream, host)
+        };
+        let answer = match (&stream.recording, &stream.unsampled) {
+            (Some(rec), _) => rec.answer.as_ref(),
+            (None, Some(unsampled)) => unsampled.answer.as_ref(),
+            (None, None) => None,
+        };
+        let Some(ids) = answer else {
+            return ResponseHeaderEdits::default();
+        };
+        let expose = &self.pipeline.settings().expose;
+        ids.response_edits(
+            expose.server_timing,
+            expose.trace_id_header.as_deref(),
+            recorded,
+        )
+        .unwrap_or_default()
+    }
+
+    /// The response headers of a recording stream; whether there was one.
+    fn record_response(&mut self, stream: &mut HopStream, host: &mut impl HostReads) -> bool {
         let Some(rec) = stream.recording.as_mut() else {
-            return;
+            return false;
         };
         rec.response.first_upstream_byte_unix_nano = Some(host.now_ns());
         let attributes = &self.pipeline.settings().attributes;
@@ -162,6 +288,7 @@ impl Vm {
             rec.response.captured_headers =
                 capture_headers(wanted, text.iter().map(|(k, v)| (*k, v.as_str())));
         }
+        true
     }
 
     /// The stream's end: a recording stream's spans are finished and queued. With the export queue
@@ -169,7 +296,7 @@ impl Vm {
     /// collector that is down does not make requests dearer. Otherwise Envoy's stream info is read
     /// when `attributes.stream_info` asks for it (see [`super::StreamEndReader`]).
     pub fn stream_end(&mut self, stream: HopStream, host: &mut impl HostReads) {
-        if let Some(watch) = stream.watch {
+        if let Some(watch) = stream.unsampled.and_then(|u| u.watch) {
             self.watched_end(&watch, host);
             return;
         }

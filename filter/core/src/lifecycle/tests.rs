@@ -276,8 +276,12 @@ fn the_edits_rewrite_the_context_whatever_the_reads() {
     let mut stream = HopStream::default();
     let edits = vm.request_headers(&mut stream, &mut host);
     assert!(!stream.recording());
-    assert_eq!(edits.remove, ["tracestate"], "a lone tracestate is removed");
-    assert_eq!(edits.sets().count(), 1, "one traceparent");
+    assert_eq!(
+        edits.upstream.remove,
+        ["tracestate"],
+        "a lone tracestate is removed"
+    );
+    assert_eq!(edits.upstream.sets().count(), 1, "one traceparent");
 }
 
 #[rustfmt::skip]
@@ -471,6 +475,7 @@ fn configure_reads_the_configuration_node_metadata_and_compiles_both_lists() {
             "property xds.node.metadata.OWNER",
             "compile",
             "compile",
+            "property xds.listener_direction",
             "clock",
         ]
     );
@@ -588,7 +593,7 @@ fn an_unsampled_503_keeps_this_hops_spans_with_full_attributes() {
 
     let spans = exported_json(&mut vm, &host);
     assert_eq!(spans.len(), 2, "SERVER and CLIENT on a gateway");
-    let upstream_parent = &edits.traceparent.as_str()[36..52];
+    let upstream_parent = &edits.upstream.traceparent.as_str()[36..52];
     let client = spans.iter().find(|s| s["kind"] == 3).unwrap();
     let server = spans.iter().find(|s| s["kind"] == 2).unwrap();
     assert_eq!(
