@@ -209,7 +209,8 @@ impl Vm {
     /// The spans this VM's hops make. Only `span_kind: auto` depends on the listener, whose
     /// direction is read once and kept: Envoy gives each listener direction a root context of its
     /// own (the direction is part of the plugin's key), so it is the same for every stream of a
-    /// VM. It is read at configure; a host that did not answer then is asked at the first stream.
+    /// VM. It is read at the first stream that needs it: Envoy answers a root context at
+    /// configure with no direction.
     pub fn span_plan(&mut self, host: &mut impl HostReads) -> SpanPlan {
         let kind = self.pipeline.settings().span_kind;
         if kind != SpanKindSetting::Auto {

@@ -171,10 +171,45 @@ impl HostReads for ScriptedHost {
     }
 }
 
+/// A configured VM past its first stream: the tables show what every request reads, not the
+/// listener direction `expose` reads once per VM (see `the_listener_direction_is_read_once`).
 fn vm(host: &mut ScriptedHost) -> Vm {
-    let vm = Vm::configure(host, [7; 32]).unwrap();
+    let mut vm = Vm::configure(host, [7; 32]).unwrap();
+    vm.span_plan(host);
     host.take_reads();
     vm
+}
+
+#[test]
+fn the_listener_direction_is_read_once() {
+    // (config, reads of the first request, of the second)
+    for (config, first, second) in [
+        (
+            OFF,
+            vec![
+                "request traceparent",
+                "request tracestate",
+                "property xds.listener_direction",
+            ],
+            vec!["request traceparent", "request tracestate"],
+        ),
+        (
+            r#"{"sampler":"always_off","keep":{"errors":false},"expose":{"access_log":false}}"#,
+            vec!["request traceparent", "request tracestate"],
+            vec!["request traceparent", "request tracestate"],
+        ),
+        (
+            r#"{"sampler":"always_off","keep":{"errors":false},"span_kind":"server"}"#,
+            vec!["request traceparent", "request tracestate"],
+            vec!["request traceparent", "request tracestate"],
+        ),
+    ] {
+        let mut host = ScriptedHost::new(config);
+        let mut vm = Vm::configure(&mut host, [7; 32]).unwrap();
+        host.take_reads();
+        assert_eq!(request(&mut vm, &mut host)[0], first, "{config}");
+        assert_eq!(request(&mut vm, &mut host)[0], second, "{config}");
+    }
 }
 
 fn metric(vm: &Vm, name: &str) -> u64 {
@@ -475,7 +510,6 @@ fn configure_reads_the_configuration_node_metadata_and_compiles_both_lists() {
             "property xds.node.metadata.OWNER",
             "compile",
             "compile",
-            "property xds.listener_direction",
             "clock",
         ]
     );

@@ -5,7 +5,7 @@
 //! exporter owns the callout tokens (see [`crate::export::Exporter::dispatched`]): an answer that
 //! never comes is timed out there and leaves nothing behind.
 
-use super::reads::{int64, HostReads, Read};
+use super::reads::{HostReads, Read};
 use super::stream_end_reader::StreamEndReader;
 use crate::config::{parse_config, ConfigError};
 use crate::export::{ExportOutcome, ExportRequest, MetricValues};
@@ -65,22 +65,13 @@ impl Vm {
         let mut logs = Vec::new();
         let stream_end =
             StreamEndReader::compile(pipeline.needs_listener_direction(), host, &mut logs);
-        // What `expose` shows depends on the spans a hop makes, so with `span_kind: auto` it needs
-        // the listener direction: read here, it costs the streams nothing.
-        let direction = if pipeline.settings().expose.any() && pipeline.needs_listener_direction() {
-            host.read(Read::Property(&["xds", "listener_direction"]))
-                .and_then(|b| int64(&b))
-                .map(ListenerDirection::from_raw)
-        } else {
-            None
-        };
         Ok(Vm {
             pipeline,
             tick_ns: host.now_ns(),
             read_plan,
             stream_end,
             logs,
-            direction,
+            direction: None,
         })
     }
 
