@@ -151,6 +151,38 @@ EXTRA_VARIANTS = [
                        **HOPTRACE_COMMON},
         root_id="hoptrace",
     ),
+    # What `expose` costs: the access-log publication off (the default has it on), and the
+    # response headers on top of it.
+    Variant(
+        "hoptrace1_noaccesslog",
+        "hoptrace traceidratio 0.01, expose.access_log off",
+        "tracer",
+        wasm=HOPTRACE_WASM,
+        exports=True,
+        plugin_config={"sampler": "traceidratio", "sampler_arg": 0.01,
+                       "expose": {"access_log": False}, **HOPTRACE_COMMON},
+        root_id="hoptrace",
+    ),
+    Variant(
+        "hoptrace100_noaccesslog",
+        "hoptrace always_on, gateway, expose.access_log off",
+        "tracer",
+        wasm=HOPTRACE_WASM,
+        exports=True,
+        plugin_config={"sampler": "always_on", "expose": {"access_log": False}, **HOPTRACE_COMMON},
+        root_id="hoptrace",
+    ),
+    Variant(
+        "hoptrace1_responses",
+        "hoptrace traceidratio 0.01, expose.server_timing and trace_id_header on",
+        "tracer",
+        wasm=HOPTRACE_WASM,
+        exports=True,
+        plugin_config={"sampler": "traceidratio", "sampler_arg": 0.01,
+                       "expose": {"server_timing": True, "trace_id_header": "x-trace-id"},
+                       **HOPTRACE_COMMON},
+        root_id="hoptrace",
+    ),
 ]
 
 BY_NAME = {v.name: v for v in VARIANTS + EXTRA_VARIANTS}
