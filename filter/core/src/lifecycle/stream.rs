@@ -106,9 +106,11 @@ impl Vm {
     /// for its span, and reads the clock: the upstream call starts now, as the filter sits just
     /// before the router.
     ///
-    /// With `expose` on, the hop's ids are fixed here (a SERVER span above a CLIENT span gets its
-    /// id now) and published for the access log; with `span_kind: auto` that needs the listener
-    /// direction, read once per VM (see [`Vm::span_plan`]).
+    /// With `expose.access_log` the hop's ids are published for the access log, with no read: an
+    /// unsampled request's trace id and upstream span id are known already. A recording request
+    /// also names its SERVER span, and a hop that edits its response to the client needs it too;
+    /// for these the spans the hop makes are settled here (a SERVER span above a CLIENT span gets
+    /// its id now), which with `span_kind: auto` reads the listener direction.
     pub fn request_headers(
         &mut self,
         stream: &mut HopStream,
@@ -126,7 +128,16 @@ impl Vm {
         let mut hop = self
             .pipeline
             .start(&HeaderLines::new(&decided_on), self.tick_ns);
-        let exposed = self.pipeline.settings().expose.any().then(|| {
+        let bare = HopIds {
+            trace_id: hop.context.trace_id,
+            span_id: hop.context.upstream_span,
+            server_span_id: None,
+            flags: hop.context.flags,
+        };
+        let expose = &self.pipeline.settings().expose;
+        let names_server_span =
+            expose.edits_responses() || (expose.access_log && hop.context.sampled());
+        let exposed = names_server_span.then(|| {
             let plan = self.span_plan(host);
             let server_span =
                 (plan == SpanPlan::ServerAndClient).then(|| self.pipeline.new_span_id());
@@ -184,9 +195,13 @@ impl Vm {
             }));
         }
         let expose = &self.pipeline.settings().expose;
-        let access_log = exposed
-            .filter(|_| expose.access_log)
-            .map(|ids| ids.access_log_value(stream.recording()));
+        let access_log = expose.access_log.then(|| {
+            let recorded = stream.recording().then_some(exposed).flatten();
+            // A SERVER span is named only for a hop that records it: one nobody can look up is
+            // no help, and naming it would cost the unsampled request a read.
+            let ids = recorded.unwrap_or(bare);
+            ids.access_log_value(stream.recording())
+        });
         let answer = exposed.filter(|ids| expose.edits_responses() && ids.server_span_id.is_some());
         if answer.is_some() {
             match (stream.recording.as_mut(), stream.unsampled.as_mut()) {
@@ -206,24 +221,19 @@ impl Vm {
         }
     }
 
-    /// The spans this VM's hops make. Only `span_kind: auto` depends on the listener, whose
-    /// direction is read once and kept: Envoy gives each listener direction a root context of its
-    /// own (the direction is part of the plugin's key), so it is the same for every stream of a
-    /// VM. It is read at the first stream that needs it: Envoy answers a root context at
-    /// configure with no direction.
-    pub fn span_plan(&mut self, host: &mut impl HostReads) -> SpanPlan {
+    /// The spans this stream's hop makes. Only `span_kind: auto` depends on the listener, whose
+    /// direction is then read: one VM serves listeners of every direction (Envoy shares a root
+    /// context between listeners with the same plugin configuration), so it cannot be kept.
+    fn span_plan(&mut self, host: &mut impl HostReads) -> SpanPlan {
         let kind = self.pipeline.settings().span_kind;
         if kind != SpanKindSetting::Auto {
             return plan_spans(kind, ListenerDirection::Unspecified);
         }
-        let direction = *self.direction.get_or_insert_with(|| {
-            let raw = host
-                .read(Read::Property(&["xds", "listener_direction"]))
-                .and_then(|b| int64(&b))
-                .unwrap_or(0);
-            ListenerDirection::from_raw(raw)
-        });
-        plan_spans(kind, direction)
+        let raw = host
+            .read(Read::Property(&["xds", "listener_direction"]))
+            .and_then(|b| int64(&b))
+            .unwrap_or(0);
+        plan_spans(kind, ListenerDirection::from_raw(raw))
     }
 
     /// The response headers of a recording stream: the first upstream byte (clock), the status

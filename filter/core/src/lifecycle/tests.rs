@@ -171,45 +171,10 @@ impl HostReads for ScriptedHost {
     }
 }
 
-/// A configured VM past its first stream: the tables show what every request reads, not the
-/// listener direction `expose` reads once per VM (see `the_listener_direction_is_read_once`).
 fn vm(host: &mut ScriptedHost) -> Vm {
-    let mut vm = Vm::configure(host, [7; 32]).unwrap();
-    vm.span_plan(host);
+    let vm = Vm::configure(host, [7; 32]).unwrap();
     host.take_reads();
     vm
-}
-
-#[test]
-fn the_listener_direction_is_read_once() {
-    // (config, reads of the first request, of the second)
-    for (config, first, second) in [
-        (
-            OFF,
-            vec![
-                "request traceparent",
-                "request tracestate",
-                "property xds.listener_direction",
-            ],
-            vec!["request traceparent", "request tracestate"],
-        ),
-        (
-            r#"{"sampler":"always_off","keep":{"errors":false},"expose":{"access_log":false}}"#,
-            vec!["request traceparent", "request tracestate"],
-            vec!["request traceparent", "request tracestate"],
-        ),
-        (
-            r#"{"sampler":"always_off","keep":{"errors":false},"span_kind":"server"}"#,
-            vec!["request traceparent", "request tracestate"],
-            vec!["request traceparent", "request tracestate"],
-        ),
-    ] {
-        let mut host = ScriptedHost::new(config);
-        let mut vm = Vm::configure(&mut host, [7; 32]).unwrap();
-        host.take_reads();
-        assert_eq!(request(&mut vm, &mut host)[0], first, "{config}");
-        assert_eq!(request(&mut vm, &mut host)[0], second, "{config}");
-    }
 }
 
 fn metric(vm: &Vm, name: &str) -> u64 {
@@ -240,6 +205,8 @@ const KEEP: &str = r#"{"sampler":"always_off"}"#;
 const SLOW: &str = r#"{"sampler":"always_off","keep":{"slower_than_ms":100}}"#;
 const ON: &str = r#"{"sampler":"always_on"}"#;
 
+const DIRECTION: &str = "property xds.listener_direction";
+
 /// (case, config, request headers, reads at the request headers)
 type RequestHeaderCase = (
     &'static str,
@@ -256,10 +223,18 @@ const REQUEST_HEADER_READS: &[RequestHeaderCase] = &[
         OFF, &[("traceparent", TRACEPARENT_UNSAMPLED)], &["request traceparent", "request map"]),
     ("a lone tracestate: the map, to remove it",
         OFF, &[("tracestate", "a=b")], &["request traceparent", "request tracestate", "request map"]),
-    ("no context, sampled: the map for the span, then the clock",
-        ON, &[], &["request traceparent", "request tracestate", "request map", "clock"]),
+    ("no context, sampled: the direction for the access log's SERVER span, the map for the span, then the clock",
+        ON, &[], &["request traceparent", "request tracestate", DIRECTION, "request map", "clock"]),
     ("a sampled parent: one map read serves the decision and the span",
-        r#"{}"#, &[("traceparent", TRACEPARENT)], &["request traceparent", "request map", "clock"]),
+        r#"{}"#, &[("traceparent", TRACEPARENT)], &["request traceparent", "request map", DIRECTION, "clock"]),
+    ("sampled, access log off: no direction",
+        r#"{"sampler":"always_on","expose":{"access_log":false}}"#, &[], &["request traceparent", "request tracestate", "request map", "clock"]),
+    ("sampled, an explicit span kind: the SERVER span is known without a read",
+        r#"{"sampler":"always_on","span_kind":"server_and_client"}"#, &[], &["request traceparent", "request tracestate", "request map", "clock"]),
+    ("unsampled, server-timing: the direction says whether the hop answers the client",
+        r#"{"sampler":"always_off","keep":{"errors":false},"expose":{"server_timing":true}}"#, &[], &["request traceparent", "request tracestate", DIRECTION]),
+    ("unsampled, trace-id header, explicit span kind: no read",
+        r#"{"sampler":"always_off","span_kind":"server","expose":{"trace_id_header":"x-trace-id"}}"#, &[], &["request traceparent", "request tracestate"]),
     ("b3 extraction cannot use the shortcut",
         r#"{"sampler":"always_off","keep":{"errors":false},"propagation":{"extract":["tracecontext","b3"]}}"#, &[], &["request map"]),
     ("keep errors, unsampled: the decision's reads and nothing more",
@@ -752,4 +727,102 @@ fn a_kept_request_that_ends_well_builds_nothing_and_keep_off_watches_nothing() {
     let mut stream = HopStream::default();
     off.request_headers(&mut stream, &mut host);
     assert!(!stream.active());
+}
+
+/// (case, config, listener direction, `:status`, `server-timing` flags wanted or none, `recorded`).
+/// Every request starts a trace, so the random flag is set.
+type ExposeCase = (
+    &'static str,
+    &'static str,
+    i64,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+);
+
+#[rustfmt::skip]
+const EXPOSE_CASES: &[ExposeCase] = &[
+    ("gateway, sampled",            r#"{"sampler":"always_on"}"#,  0, "200", Some("03"), "1"),
+    ("gateway, unsampled, kept off",r#"{"sampler":"always_off","keep":{"errors":false}}"#, 0, "200", Some("02"), "0"),
+    ("gateway, unsampled 503 kept", r#"{"sampler":"always_off"}"#, 0, "503", Some("03"), "0"),
+    ("gateway, unsampled 404",      r#"{"sampler":"always_off"}"#, 0, "404", Some("02"), "0"),
+    ("inbound sidecar, sampled",    r#"{"sampler":"always_on"}"#,  1, "200", Some("03"), "1"),
+    ("outbound sidecar: no client", r#"{"sampler":"always_on"}"#,  2, "200", None,       "1"),
+];
+
+#[test]
+fn exposed_ids_match_the_upstream_context_and_the_spans() {
+    for (case, config, direction, status, flags, recorded) in EXPOSE_CASES {
+        let config = format!(
+            r#"{},"expose":{{"server_timing":true,"trace_id_header":"x-trace-id"}},"collector":{{"encoding":"json"}},"batch":{{"max_export_batch_size":2,"schedule_delay_ms":1}}}}"#,
+            &config[..config.len() - 1]
+        );
+        let mut host = ScriptedHost::new(&config);
+        host.response = vec![(":status".into(), (*status).into())];
+        host.properties = {
+            let mut p = stream_properties(status.parse().unwrap());
+            p.insert(
+                "xds.listener_direction".into(),
+                direction.to_le_bytes().to_vec(),
+            );
+            p
+        };
+        let mut vm = vm(&mut host);
+        let mut stream = HopStream::default();
+        let actions = vm.request_headers(&mut stream, &mut host);
+        let sent = actions.upstream.traceparent.as_str().to_owned();
+        let (trace, span) = (&sent[3..35], &sent[36..52]);
+        let log = actions.access_log.unwrap();
+        assert!(
+            log.starts_with(&format!("trace_id={trace} span_id={span} server_span_id=")),
+            "{case}: {log}"
+        );
+        assert!(
+            log.ends_with(&format!(" recorded={recorded}")),
+            "{case}: {log}"
+        );
+        let edits = vm.response_headers(&mut stream, &mut host);
+        vm.stream_end(stream, &mut host);
+        let spans = exported_json(&mut vm, &host);
+        match flags {
+            None => assert!(edits.is_empty(), "{case}: {edits:?}"),
+            Some(flags) => {
+                let (name, metric) = &edits.add[0];
+                assert_eq!(*name, "server-timing", "{case}");
+                let server = &metric["trace;desc=00-".len() + 33..][..16];
+                assert_eq!(
+                    metric,
+                    &format!("trace;desc=00-{trace}-{server}-{flags}"),
+                    "{case}"
+                );
+                assert_eq!(
+                    edits.replace,
+                    [("x-trace-id".to_owned(), trace.to_owned())],
+                    "{case}"
+                );
+                if *direction == 1 {
+                    assert_eq!(
+                        server, span,
+                        "{case}: the one SERVER span is the one sent upstream"
+                    );
+                }
+                if *recorded == "1" {
+                    assert!(
+                        log.contains(&format!("server_span_id={server} ")),
+                        "{case}: {log}"
+                    );
+                }
+                // The SERVER span exported, when there is one, has the id the client was shown.
+                let kept_or_sampled = u8::from_str_radix(flags, 16).unwrap() & 1 == 1;
+                let server_spans: Vec<_> = spans.iter().filter(|s| s["kind"] == 2).collect();
+                if kept_or_sampled {
+                    assert_eq!(server_spans.len(), 1, "{case}");
+                    assert_eq!(server_spans[0]["spanId"], server, "{case}");
+                    assert_eq!(server_spans[0]["traceId"], trace, "{case}");
+                } else {
+                    assert!(server_spans.is_empty(), "{case}");
+                }
+            }
+        }
+    }
 }

@@ -11,7 +11,6 @@ use crate::config::{parse_config, ConfigError};
 use crate::export::{ExportOutcome, ExportRequest, MetricValues};
 use crate::pipeline::Pipeline;
 use crate::propagation::HeaderReadPlan;
-use crate::span::ListenerDirection;
 
 /// Largest callout answer body read (an `ExportTraceServiceResponse` is tiny).
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -32,8 +31,6 @@ pub struct Vm {
     pub(super) stream_end: StreamEndReader,
     /// Log lines for the host, written at the next tick (or after configure).
     pub(super) logs: Vec<String>,
-    /// The listener direction, once a stream needed it (see [`Vm::span_plan`]).
-    pub(super) direction: Option<ListenerDirection>,
 }
 
 /// What a tick asks the host to do.
@@ -71,7 +68,6 @@ impl Vm {
             read_plan,
             stream_end,
             logs,
-            direction: None,
         })
     }
 
