@@ -60,14 +60,17 @@ impl HoptraceStream {
         }
     }
 
-    /// The stream's end: a recording stream's spans are finished and queued.
+    /// The stream's end: a recording stream's spans are finished and queued, and the access-log
+    /// value written again when it changed.
     pub fn on_log(self) {
         if !self.hop.active() {
             return;
         }
         if let Ok(mut guard) = self.shared.try_borrow_mut() {
             if let Some(vm) = guard.as_mut() {
-                vm.stream_end(self.hop, &mut HostCalls);
+                if let Some(value) = vm.stream_end(self.hop, &mut HostCalls) {
+                    host::set_property(ACCESS_LOG_PROPERTY, &value);
+                }
             }
         }
     }

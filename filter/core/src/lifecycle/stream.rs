@@ -30,6 +30,9 @@ struct Recording {
     _permit: RecordingPermit,
     /// The ids its response shows the client (see [`HopStream`]).
     answer: Option<HopIds>,
+    /// Whether the access-log value written at the request headers named its SERVER span already,
+    /// so the stream's end need not write it again.
+    logged_whole: bool,
 }
 
 /// What an unsampled request carries to its end while `keep` is on: enough to tell a failed or
@@ -135,8 +138,12 @@ impl Vm {
             flags: hop.context.flags,
         };
         let expose = &self.pipeline.settings().expose;
+        // A recording hop's access-log value names its SERVER span now when that costs no read;
+        // with `span_kind: auto` it is written again at the stream's end, where the direction
+        // comes with the stream-end facts.
+        let kind_known = self.pipeline.settings().span_kind != SpanKindSetting::Auto;
         let names_server_span =
-            expose.edits_responses() || (expose.access_log && hop.context.sampled());
+            expose.edits_responses() || (expose.access_log && kind_known && hop.context.sampled());
         let exposed = names_server_span.then(|| {
             let plan = self.span_plan(host);
             let server_span =
@@ -173,6 +180,7 @@ impl Vm {
                         response,
                         _permit: permit,
                         answer: None,
+                        logged_whole: exposed.is_some(),
                     }));
                 }
                 None => {
@@ -306,23 +314,24 @@ impl Vm {
     /// full they are counted as dropped without reading the stream's facts or building them, so a
     /// collector that is down does not make requests dearer. Otherwise Envoy's stream info is read
     /// when `attributes.stream_info` asks for it (see [`super::StreamEndReader`]).
-    pub fn stream_end(&mut self, stream: HopStream, host: &mut impl HostReads) {
+    ///
+    /// Returns the access-log value to write again, when it changes now: a kept hop records after
+    /// all, and with `span_kind: auto` a recording hop's SERVER span is named only once the
+    /// listener direction is known. Envoy's access log runs after this phase.
+    pub fn stream_end(&mut self, stream: HopStream, host: &mut impl HostReads) -> Option<String> {
         if let Some(watch) = stream.unsampled.and_then(|u| u.watch) {
-            self.watched_end(&watch, host);
-            return;
+            return self.watched_end(watch, host);
         }
-        let Some(mut rec) = stream.recording else {
-            return;
-        };
+        let mut rec = stream.recording?;
         let now = host.now_ns();
         rec.response.end_unix_nano = now;
         if ablation::taken_away(ablation::STREAM_END) {
-            return;
+            return None;
         }
         if self.pipeline.queue_full() {
             let direction = self.stream_end.direction_only(host);
             self.pipeline.drop_finished(direction, now);
-            return;
+            return None;
         }
         let reads_stream_info = self
             .pipeline
@@ -334,6 +343,7 @@ impl Vm {
             hop,
             request,
             response,
+            logged_whole,
             ..
         } = &mut *rec;
         let direction = if reads_stream_info {
@@ -342,7 +352,32 @@ impl Vm {
         } else {
             self.stream_end.direction_only(host)
         };
+        let access_log = if *logged_whole {
+            None
+        } else {
+            self.recorded_access_log(hop, direction)
+        };
         self.pipeline.finish(hop, direction, request, response, now);
+        access_log
+    }
+
+    /// The access-log value of a hop whose spans are built now, naming its SERVER span; the id of
+    /// a SERVER span above a CLIENT span is drawn here if it was not yet, so the spans carry it.
+    fn recorded_access_log(
+        &mut self,
+        hop: &mut HopContext,
+        direction: ListenerDirection,
+    ) -> Option<String> {
+        if !self.pipeline.settings().expose.access_log {
+            return None;
+        }
+        let plan = plan_spans(self.pipeline.settings().span_kind, direction);
+        if plan == SpanPlan::ServerAndClient && hop.server_span.is_none() {
+            hop.server_span = Some(self.pipeline.new_span_id());
+        }
+        let extra = hop.server_span.unwrap_or(hop.upstream_span);
+        let ids = HopIds::new(hop.trace_id, hop.upstream_span, hop.flags, plan, extra);
+        Some(ids.access_log_value(true))
     }
 }
 
@@ -350,7 +385,7 @@ impl Vm {
     /// The end of a watched (unsampled) stream: nothing more unless it failed or was slow; then,
     /// within the keep budget, its spans are built as a sampled request's would be, from the
     /// request headers (still readable at stream end) and Envoy's stream info.
-    fn watched_end(&mut self, watch: &Watch, host: &mut impl HostReads) {
+    fn watched_end(&mut self, mut watch: Watch, host: &mut impl HostReads) -> Option<String> {
         // Without slowness to judge, the status alone decides, and a request that ends well reads
         // nothing more.
         let (now, duration) = match watch.upstream_start_unix_nano {
@@ -360,21 +395,19 @@ impl Vm {
             }
             None => (None, 0),
         };
-        let Some(reason) = self.pipeline.keep().reason(watch.status_code, duration) else {
-            return;
-        };
+        let reason = self.pipeline.keep().reason(watch.status_code, duration)?;
         let now = now.unwrap_or_else(|| host.now_ns());
         let origin = Origin::Kept(reason);
         if self.pipeline.queue_full() {
             let direction = self.stream_end.direction_only(host);
             self.pipeline.drop_finished_as(direction, now, origin);
-            return;
+            return None;
         }
         // Over the budget, spans are only counted; the direction says how many (span_kind auto).
         if !self.pipeline.keep_budget_allows(now) {
             let direction = self.stream_end.direction_only(host);
             self.pipeline.drop_keep_limit(direction, reason, now);
-            return;
+            return None;
         }
         let map = request_header_map(host);
         let lines = host_pairs::decode(&map);
@@ -390,8 +423,10 @@ impl Vm {
         let direction = self
             .stream_end
             .read(host, &mut request, &mut response, &mut self.logs);
+        let access_log = self.recorded_access_log(&mut watch.hop, direction);
         self.pipeline
             .finish_kept(&watch.hop, direction, &request, &response, reason, now);
+        access_log
     }
 }
 

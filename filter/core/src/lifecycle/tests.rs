@@ -223,14 +223,16 @@ const REQUEST_HEADER_READS: &[RequestHeaderCase] = &[
         OFF, &[("traceparent", TRACEPARENT_UNSAMPLED)], &["request traceparent", "request map"]),
     ("a lone tracestate: the map, to remove it",
         OFF, &[("tracestate", "a=b")], &["request traceparent", "request tracestate", "request map"]),
-    ("no context, sampled: the direction for the access log's SERVER span, the map for the span, then the clock",
-        ON, &[], &["request traceparent", "request tracestate", DIRECTION, "request map", "clock"]),
+    ("no context, sampled: the map for the span, then the clock",
+        ON, &[], &["request traceparent", "request tracestate", "request map", "clock"]),
     ("a sampled parent: one map read serves the decision and the span",
-        r#"{}"#, &[("traceparent", TRACEPARENT)], &["request traceparent", "request map", DIRECTION, "clock"]),
-    ("sampled, access log off: no direction",
+        r#"{}"#, &[("traceparent", TRACEPARENT)], &["request traceparent", "request map", "clock"]),
+    ("sampled, access log off: the same",
         r#"{"sampler":"always_on","expose":{"access_log":false}}"#, &[], &["request traceparent", "request tracestate", "request map", "clock"]),
-    ("sampled, an explicit span kind: the SERVER span is known without a read",
+    ("sampled, an explicit span kind: the SERVER span is named without a read",
         r#"{"sampler":"always_on","span_kind":"server_and_client"}"#, &[], &["request traceparent", "request tracestate", "request map", "clock"]),
+    ("sampled, server-timing: the direction says whether the hop answers the client",
+        r#"{"sampler":"always_on","expose":{"server_timing":true}}"#, &[], &["request traceparent", "request tracestate", DIRECTION, "request map", "clock"]),
     ("unsampled, server-timing: the direction says whether the hop answers the client",
         r#"{"sampler":"always_off","keep":{"errors":false},"expose":{"server_timing":true}}"#, &[], &["request traceparent", "request tracestate", DIRECTION]),
     ("unsampled, trace-id header, explicit span kind: no read",
@@ -823,6 +825,78 @@ fn exposed_ids_match_the_upstream_context_and_the_spans() {
                     assert!(server_spans.is_empty(), "{case}");
                 }
             }
+        }
+    }
+}
+
+/// (case, config, listener direction, `:status`, `recorded` at the request headers, whether the
+/// stream's end writes the value again)
+type AccessLogCase = (
+    &'static str,
+    &'static str,
+    i64,
+    &'static str,
+    &'static str,
+    bool,
+);
+
+#[rustfmt::skip]
+const ACCESS_LOG_CASES: &[AccessLogCase] = &[
+    ("sampled, auto: the SERVER span is named at the end", r#"{"sampler":"always_on"}"#, 0, "200", "1", true),
+    ("sampled, explicit kind: named at once",               r#"{"sampler":"always_on","span_kind":"server_and_client"}"#, 0, "200", "1", false),
+    ("sampled inbound, auto",                               r#"{"sampler":"always_on"}"#, 1, "200", "1", true),
+    ("unsampled, kept 503: recorded after all",             r#"{"sampler":"always_off"}"#, 0, "503", "0", true),
+    ("unsampled 200: nothing more",                         r#"{"sampler":"always_off"}"#, 0, "200", "0", false),
+    ("access log off",                                      r#"{"sampler":"always_on","expose":{"access_log":false}}"#, 0, "200", "", false),
+];
+
+#[test]
+fn the_access_log_value_names_the_spans_exported() {
+    for (case, config, direction, status, recorded, again) in ACCESS_LOG_CASES {
+        let config = format!(
+            r#"{},"collector":{{"encoding":"json"}},"batch":{{"max_export_batch_size":2,"schedule_delay_ms":1}}}}"#,
+            &config[..config.len() - 1]
+        );
+        let mut host = ScriptedHost::new(&config);
+        host.response = vec![(":status".into(), (*status).into())];
+        host.properties = {
+            let mut p = stream_properties(status.parse().unwrap());
+            p.insert(
+                "xds.listener_direction".into(),
+                direction.to_le_bytes().to_vec(),
+            );
+            p
+        };
+        let mut vm = vm(&mut host);
+        let mut stream = HopStream::default();
+        let actions = vm.request_headers(&mut stream, &mut host);
+        let sent = actions.upstream.traceparent.as_str().to_owned();
+        let (trace, span) = (&sent[3..35], &sent[36..52]);
+        if recorded.is_empty() {
+            assert_eq!(actions.access_log, None, "{case}");
+        } else {
+            let log = actions.access_log.clone().unwrap();
+            assert!(
+                log.starts_with(&format!("trace_id={trace} span_id={span} ")),
+                "{case}: {log}"
+            );
+            assert!(
+                log.ends_with(&format!(" recorded={recorded}")),
+                "{case}: {log}"
+            );
+        }
+        vm.response_headers(&mut stream, &mut host);
+        let at_end = vm.stream_end(stream, &mut host);
+        assert_eq!(at_end.is_some(), *again, "{case}: {at_end:?}");
+        let last = at_end.or(actions.access_log);
+        let spans = exported_json(&mut vm, &host);
+        if let Some(last) = last.filter(|l| l.ends_with("recorded=1")) {
+            let server = spans.iter().find(|s| s["kind"] == 2).unwrap();
+            let want = format!(
+                "trace_id={trace} span_id={span} server_span_id={} recorded=1",
+                server["spanId"].as_str().unwrap()
+            );
+            assert_eq!(last, want, "{case}");
         }
     }
 }
