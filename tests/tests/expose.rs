@@ -90,6 +90,13 @@ fn proxy() -> Proxy {
                 .access_log(&log("gw_off"), FORMAT),
         )
         .listener(
+            // Nothing but the defaults: the access log is on, and names the SERVER span of a
+            // recording hop at the stream's end.
+            Listener::gateway("gw_log", upstream.port())
+                .plugin(r#"{"sampler":"parentbased_always_off","batch":{"schedule_delay_ms":200}}"#)
+                .access_log(&log("gw_log"), FORMAT),
+        )
+        .listener(
             Listener::outbound("out", upstream.port())
                 .plugin(&format!(r#"{{"sampler":"always_on",{EXPOSE}}}"#))
                 .access_log(&log("out"), FORMAT),
@@ -159,6 +166,65 @@ fn access_log_lines_name_the_trace_the_upstream_and_the_collector_saw() {
     let line = p.log_line("out", "/outbound");
     assert_eq!(field(&line, "trace_id"), tp.trace_id, "{line}");
     assert_eq!(field(&line, "span_id"), tp.parent_id, "{line}");
+    assert_eq!(field(&line, "server_span_id"), "-", "{line}");
+}
+
+/// The SERVER span of `trace_id`, once exported.
+fn server_span(p: &Proxy, trace_id: &str) -> String {
+    let deadline = Instant::now() + SPAN_WAIT;
+    loop {
+        if let Some(s) = p
+            .receiver
+            .spans()
+            .iter()
+            .find(|s| s.trace_id() == trace_id && s.kind() == KIND_SERVER)
+        {
+            return s.span_id();
+        }
+        assert!(Instant::now() < deadline, "no SERVER span of {trace_id}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn with_the_defaults_the_line_names_the_server_span_of_sampled_and_kept_requests() {
+    let p = proxy();
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    p.upstream.clear();
+    Request::get("/sampled-parent")
+        .header("traceparent", parent)
+        .send(p.envoy.port("gw_log"))
+        .unwrap();
+    let tp = traceparent::parse(p.upstream.last().unwrap().header("traceparent").unwrap()).unwrap();
+    let line = p.log_line("gw_log", "/sampled-parent");
+    assert_eq!(field(&line, "trace_id"), tp.trace_id, "{line}");
+    assert_eq!(field(&line, "span_id"), tp.parent_id, "{line}");
+    assert_eq!(field(&line, "recorded"), "1", "{line}");
+    assert_eq!(
+        field(&line, "server_span_id"),
+        server_span(&p, &tp.trace_id),
+        "{line}"
+    );
+
+    // Unsampled at the head, kept for its 503: the line says so, with the kept SERVER span.
+    let (response, tp) = p.send("gw_log", "/status/503");
+    assert_eq!(response.status, 503);
+    assert!(!tp.sampled());
+    let line = p.log_line("gw_log", "/status/503");
+    assert_eq!(field(&line, "trace_id"), tp.trace_id, "{line}");
+    assert_eq!(field(&line, "span_id"), tp.parent_id, "{line}");
+    assert_eq!(field(&line, "recorded"), "1", "{line}");
+    assert_eq!(
+        field(&line, "server_span_id"),
+        server_span(&p, &tp.trace_id),
+        "{line}"
+    );
+
+    // Unsampled and fine: nothing recorded, nothing named.
+    let (_, tp) = p.send("gw_log", "/fine");
+    let line = p.log_line("gw_log", "/fine");
+    assert_eq!(field(&line, "trace_id"), tp.trace_id, "{line}");
+    assert_eq!(field(&line, "recorded"), "0", "{line}");
     assert_eq!(field(&line, "server_span_id"), "-", "{line}");
 }
 
