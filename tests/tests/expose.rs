@@ -79,7 +79,9 @@ fn proxy() -> Proxy {
         .collector(receiver.port())
         .listener(
             Listener::gateway("gw", upstream.port())
-                .plugin(&format!(r#"{{"sampler":"always_on",{EXPOSE}}}"#))
+                .plugin(&format!(
+                    r#"{{"sampler":"always_on","attributes":{{"request_id":true}},{EXPOSE}}}"#
+                ))
                 .access_log(&log("gw"), FORMAT),
         )
         .listener(
@@ -145,6 +147,21 @@ fn access_log_lines_name_the_trace_the_upstream_and_the_collector_saw() {
     assert_eq!(of(KIND_CLIENT).span_id(), tp.parent_id);
     assert_eq!(of(KIND_SERVER).span_id(), server_span_id);
     assert_eq!(of(KIND_CLIENT).parent_id(), server_span_id);
+    // Envoy's request id, as the upstream received it, joins the spans with request-id logs.
+    let request_id = p
+        .upstream
+        .last()
+        .unwrap()
+        .header("x-request-id")
+        .unwrap()
+        .to_string();
+    assert!(!request_id.is_empty());
+    for kind in [KIND_SERVER, KIND_CLIENT] {
+        assert_eq!(
+            of(kind).attr_str("http.request.header.x-request-id"),
+            Some(request_id.as_str())
+        );
+    }
 
     // Unsampled: the same ids, recorded 0, no SERVER span to look up, nothing exported for it.
     let (_, tp) = p.send("gw_off", "/unsampled");
