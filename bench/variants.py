@@ -151,25 +151,24 @@ EXTRA_VARIANTS = [
                        **HOPTRACE_COMMON},
         root_id="hoptrace",
     ),
-    # What `expose` costs: the access-log publication off (the default has it on), and the
-    # response headers on top of it.
+    # What `expose` costs: the access-log publication, and the response headers.
     Variant(
-        "hoptrace1_noaccesslog",
-        "hoptrace traceidratio 0.01, expose.access_log off",
+        "hoptrace1_accesslog",
+        "hoptrace traceidratio 0.01, expose.access_log on",
         "tracer",
         wasm=HOPTRACE_WASM,
         exports=True,
         plugin_config={"sampler": "traceidratio", "sampler_arg": 0.01,
-                       "expose": {"access_log": False}, **HOPTRACE_COMMON},
+                       "expose": {"access_log": True}, **HOPTRACE_COMMON},
         root_id="hoptrace",
     ),
     Variant(
-        "hoptrace100_noaccesslog",
-        "hoptrace always_on, gateway, expose.access_log off",
+        "hoptrace100_accesslog",
+        "hoptrace always_on, gateway, expose.access_log on",
         "tracer",
         wasm=HOPTRACE_WASM,
         exports=True,
-        plugin_config={"sampler": "always_on", "expose": {"access_log": False}, **HOPTRACE_COMMON},
+        plugin_config={"sampler": "always_on", "expose": {"access_log": True}, **HOPTRACE_COMMON},
         root_id="hoptrace",
     ),
     Variant(

@@ -43,9 +43,11 @@ pub struct MeshPlugins {
 
 impl MeshPlugins {
     /// Service names `edge-gateway`, `svc-a`, `svc-b`; the edge does not trust incoming context; every
-    /// proxy batches for `schedule_delay_ms`.
+    /// proxy batches for `schedule_delay_ms` and publishes its ids for the access log.
     pub fn demo(schedule_delay_ms: u64) -> MeshPlugins {
-        let batch = format!(r#""batch":{{"schedule_delay_ms":{schedule_delay_ms}}}"#);
+        let batch = format!(
+            r#""expose":{{"access_log":true}},"batch":{{"schedule_delay_ms":{schedule_delay_ms}}}"#
+        );
         MeshPlugins {
             gateway: format!(r#"{{"service_name":"edge-gateway","trust_incoming":false,{batch}}}"#),
             sidecar_a: format!(r#"{{"service_name":"svc-a",{batch}}}"#),

@@ -26,7 +26,7 @@ use hoptrace_e2e::{Envoy, EnvoyConfig, Listener, Receiver, Request, Upstream};
 const FORMAT: &str =
     "%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %FILTER_STATE(wasm.hoptrace:PLAIN)%\n";
 const SPAN_WAIT: Duration = Duration::from_secs(15);
-const EXPOSE: &str = r#""expose":{"server_timing":true,"trace_id_header":"X-Trace-Id"},"batch":{"schedule_delay_ms":200}"#;
+const EXPOSE: &str = r#""expose":{"server_timing":true,"trace_id_header":"X-Trace-Id","access_log":true},"batch":{"schedule_delay_ms":200}"#;
 
 struct Proxy {
     receiver: Receiver,
@@ -92,10 +92,10 @@ fn proxy() -> Proxy {
                 .access_log(&log("gw_off"), FORMAT),
         )
         .listener(
-            // Nothing but the defaults: the access log is on, and names the SERVER span of a
-            // recording hop at the stream's end.
+            // The access log alone, span_kind auto: a recording hop's SERVER span is named at
+            // the stream's end.
             Listener::gateway("gw_log", upstream.port())
-                .plugin(r#"{"sampler":"parentbased_always_off","batch":{"schedule_delay_ms":200}}"#)
+                .plugin(r#"{"sampler":"parentbased_always_off","expose":{"access_log":true},"batch":{"schedule_delay_ms":200}}"#)
                 .access_log(&log("gw_log"), FORMAT),
         )
         .listener(
@@ -204,7 +204,7 @@ fn server_span(p: &Proxy, trace_id: &str) -> String {
 }
 
 #[test]
-fn with_the_defaults_the_line_names_the_server_span_of_sampled_and_kept_requests() {
+fn with_span_kind_auto_the_line_names_the_server_span_of_sampled_and_kept_requests() {
     let p = proxy();
     let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     p.upstream.clear();

@@ -418,16 +418,13 @@ fn host_calls_per_unsampled_and_sampled_request() {
     let in_cb = |i: usize, cb: &str| rows[i].1 .0.host_calls_in(cb);
     let calls = |i: usize, f: &str| rows[i].1 .1.get(f).copied().unwrap_or(0);
 
-    // Unsampled: read the header map once, write one traceparent and the access-log value.
-    // Nothing else, anywhere.
+    // Unsampled: read the header map once, write one traceparent. Nothing else, anywhere.
     assert_eq!(total(0), UNSAMPLED_HOST_CALLS, "{:?}", rows[0].1 .1);
     assert_eq!(calls(0, "proxy_get_header_map_pairs"), 1);
     assert_eq!(calls(0, "proxy_replace_header_map_value"), 1);
-    assert_eq!(calls(0, "proxy_set_property"), 1);
 
     // Sampled: the same two, the clock when the upstream call starts, at the first response byte
     // and at the end, and one CEL evaluation for the span's nine facts (direction included) in
-    // on_log; the access-log value at the request headers and again, naming the SERVER span, in
     // on_log.
     assert_eq!(total(1), SAMPLED_HOST_CALLS, "{:?}", rows[1].1 .1);
     assert_eq!(
@@ -436,9 +433,8 @@ fn host_calls_per_unsampled_and_sampled_request() {
             in_cb(1, "proxy_on_response_headers"),
             in_cb(1, "proxy_on_log")
         ),
-        (4, 1, 3)
+        (3, 1, 2)
     );
-    assert_eq!(calls(1, "proxy_set_property"), 2);
     assert_eq!(calls(1, "proxy_get_current_time_nanoseconds"), 3);
     assert_eq!(calls(1, "proxy_call_foreign_function"), 1);
     assert_eq!(calls(1, "proxy_get_property"), 0);
@@ -489,11 +485,7 @@ fn requests_without_a_context_are_decided_on_two_empty_lookups_unless_most_are_s
     // Edge traffic: no context, so the filter looks up traceparent and tracestate, finds neither,
     // and never asks for the map (an answer with data costs the host a call into the module).
     let (report, by_function) = cost(&mut host, &[], 200);
-    assert_eq!(
-        report.total_host_calls(),
-        3 + ACCESS_LOG_HOST_CALLS,
-        "{by_function:?}"
-    );
+    assert_eq!(report.total_host_calls(), 3, "{by_function:?}");
     assert_eq!(by_function.get("proxy_get_header_map_value"), Some(&2));
     assert_eq!(by_function.get("proxy_get_header_map_pairs"), None);
     // A stray tracestate still costs the map, so it can be removed.
@@ -504,11 +496,7 @@ fn requests_without_a_context_are_decided_on_two_empty_lookups_unless_most_are_s
     // requests are the majority and the map comes first.
     let tp = incoming();
     let (report, by_function) = cost(&mut host, &[("traceparent", &tp)], 200);
-    assert_eq!(
-        report.total_host_calls(),
-        3 + ACCESS_LOG_HOST_CALLS,
-        "{by_function:?}"
-    );
+    assert_eq!(report.total_host_calls(), 3, "{by_function:?}");
     assert_eq!(by_function.get("proxy_get_header_map_value"), Some(&1));
     assert_eq!(by_function.get("proxy_get_header_map_pairs"), Some(&1));
     // A sampled root reads the map after deciding, before its edits.
@@ -538,8 +526,7 @@ fn requests_without_a_context_are_decided_on_two_empty_lookups_unless_most_are_s
 
 #[test]
 fn an_explicit_span_kind_saves_the_listener_direction_read() {
-    // Where facts are read one property each: with CEL the direction rides in the one list. The
-    // access-log value names the SERVER span at once, so it is written once.
+    // Where facts are read one property each: with CEL the direction rides in the one list.
     let mut host = load_without_cel(r#"{"span_kind":"server_and_client"}"#);
     tick(&mut host, "warm-up");
     for _ in 0..64 {
@@ -548,25 +535,17 @@ fn an_explicit_span_kind_saves_the_listener_direction_read() {
     let (report, by_function) = cost(&mut host, &[("traceparent", &incoming())], 200);
     assert_eq!(
         report.total_host_calls(),
-        SAMPLED_PROPERTY_READS_HOST_CALLS - 2,
+        SAMPLED_PROPERTY_READS_HOST_CALLS - 1,
         "{by_function:?}"
     );
-    assert_eq!(by_function.get("proxy_set_property").copied(), Some(1));
     assert_eq!(by_function.get("proxy_get_property").copied(), Some(8));
 }
 
-/// What `expose.access_log` (on by default) adds to every request: one property write.
-const ACCESS_LOG_HOST_CALLS: u64 = 1;
-
-/// What it adds to a recording request under `span_kind: auto`: the write at the request headers,
-/// and one at the end, where the listener direction tells the SERVER span.
-const ACCESS_LOG_AUTO_RECORDING_HOST_CALLS: u64 = 2;
-
 /// Host calls of an unsampled request.
-const UNSAMPLED_HOST_CALLS: u64 = 2 + ACCESS_LOG_HOST_CALLS;
+const UNSAMPLED_HOST_CALLS: u64 = 2;
 
 /// Host calls of a sampled inbound request with a sampled parent, answered 200.
-const SAMPLED_HOST_CALLS: u64 = 6 + ACCESS_LOG_AUTO_RECORDING_HOST_CALLS;
+const SAMPLED_HOST_CALLS: u64 = 6;
 
 /// The same on a host without CEL: nine property reads in place of one evaluation.
 const SAMPLED_PROPERTY_READS_HOST_CALLS: u64 = SAMPLED_HOST_CALLS - 1 + 9;

@@ -9,7 +9,8 @@ use hoptrace_shim::Host;
 use crate::common;
 use crate::hoptrace_support::{hex, load, spans, tick};
 
-const EXPOSE: &str = r#""expose":{"server_timing":true,"trace_id_header":"x-trace-id"}"#;
+const EXPOSE: &str =
+    r#""expose":{"server_timing":true,"trace_id_header":"x-trace-id","access_log":true}"#;
 /// What a service answers with: its own server-timing lines (one hostile) and trace-id header.
 const THEIRS: [(&str, &str); 3] = [
     ("server-timing", "db;dur=53"),
@@ -80,24 +81,44 @@ fn a_gateway_shows_its_trace_in_the_access_log_and_the_response() {
 }
 
 #[test]
-fn with_the_defaults_an_unsampled_request_costs_one_property_write_and_keeps_the_response() {
-    let mut host = load(r#"{"sampler":"always_off","keep":{"errors":false}}"#);
-    host.reset_host_calls();
-    let (sent, response, log) = request(&mut host, &[]);
-    let (trace, span) = (&sent[3..35], &sent[36..52]);
-    assert_eq!(
-        log,
-        format!("trace_id={trace} span_id={span} server_span_id=- recorded=0")
-    );
-    assert_eq!(
-        response.get_all("server-timing").len(),
-        2,
-        "nothing added by default"
-    );
-    assert_eq!(response.get_str("x-trace-id"), Some("theirs"));
-    let calls = host.host_calls().by_function.clone();
-    assert_eq!(calls.get("proxy_set_property"), Some(&1), "{calls:?}");
-    assert_eq!(calls.get("proxy_get_property"), None, "{calls:?}");
+fn the_access_log_costs_an_unsampled_request_one_property_write_and_is_off_by_default() {
+    // (config, property writes, the access-log value written)
+    for (config, writes, written) in [
+        (
+            r#"{"sampler":"always_off","keep":{"errors":false}}"#,
+            None,
+            false,
+        ),
+        (
+            r#"{"sampler":"always_off","keep":{"errors":false},"expose":{"access_log":true}}"#,
+            Some(&1),
+            true,
+        ),
+    ] {
+        let mut host = load(config);
+        host.reset_host_calls();
+        let (sent, response, log) = request(&mut host, &[]);
+        let (trace, span) = (&sent[3..35], &sent[36..52]);
+        let want = if written {
+            format!("trace_id={trace} span_id={span} server_span_id=- recorded=0")
+        } else {
+            String::new()
+        };
+        assert_eq!(log, want, "{config}");
+        assert_eq!(
+            response.get_all("server-timing").len(),
+            2,
+            "nothing added: {config}"
+        );
+        assert_eq!(response.get_str("x-trace-id"), Some("theirs"), "{config}");
+        let calls = host.host_calls().by_function.clone();
+        assert_eq!(
+            calls.get("proxy_set_property"),
+            writes,
+            "{config}: {calls:?}"
+        );
+        assert_eq!(calls.get("proxy_get_property"), None, "{config}: {calls:?}");
+    }
 }
 
 #[test]

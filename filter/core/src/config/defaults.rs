@@ -59,7 +59,7 @@ pub const REQUEST_ID: bool = false;
 /// `expose.server_timing`.
 pub const EXPOSE_SERVER_TIMING: bool = false;
 /// `expose.access_log`.
-pub const EXPOSE_ACCESS_LOG: bool = true;
+pub const EXPOSE_ACCESS_LOG: bool = false;
 /// `keep.errors`.
 pub const KEEP_ERRORS: bool = true;
 /// `keep.slower_than_ms` (0: off).
@@ -90,7 +90,7 @@ impl Default for Settings {
 }
 
 impl Default for ExposeSettings {
-    /// The access-log ids published, the response left alone.
+    /// Nothing exposed: each part costs the proxy work on every request.
     fn default() -> Self {
         ExposeSettings {
             server_timing: EXPOSE_SERVER_TIMING,

@@ -250,7 +250,7 @@ pub struct ExposeSettings {
     pub server_timing: bool,
     /// Lower-case name of a response header carrying the 32-hex trace id (default none).
     pub trace_id_header: Option<String>,
-    /// Publish the hop's ids for Envoy's access-log formatters (default true).
+    /// Publish the hop's ids for Envoy's access-log formatters (default false).
     pub access_log: bool,
 }
 

@@ -144,7 +144,7 @@ pub struct ExposeShape {
     pub server_timing: bool,
     /// `expose.trace_id_header`: a response header name (default none).
     pub trace_id_header: Option<String>,
-    /// `expose.access_log` (default true).
+    /// `expose.access_log` (default false).
     pub access_log: bool,
 }
 

@@ -221,7 +221,7 @@ fn defaults_match_the_design_table() {
         ExposeSettings {
             server_timing: false,
             trace_id_header: None,
-            access_log: true,
+            access_log: false,
         }
     );
     assert!(!s.attributes.request_headers.contains_key("x-request-id"));
@@ -274,7 +274,7 @@ fn full_config_round_trips() {
         },
         "retry": {"initial_backoff_ms": 500, "max_backoff_ms": 500, "max_elapsed_ms": 0},
         "keep": {"errors": false, "slower_than_ms": 250, "max_per_second": 10.0},
-        "expose": {"server_timing": true, "trace_id_header": "X-Trace-Id", "access_log": false}
+        "expose": {"server_timing": true, "trace_id_header": "X-Trace-Id", "access_log": true}
     }"#;
     let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
         pairs
@@ -340,7 +340,7 @@ fn full_config_round_trips() {
         expose: ExposeSettings {
             server_timing: true,
             trace_id_header: Some("x-trace-id".into()),
-            access_log: false,
+            access_log: true,
         },
     };
     assert_eq!(parse_config(json.as_bytes()).unwrap(), want);

@@ -227,10 +227,10 @@ const REQUEST_HEADER_READS: &[RequestHeaderCase] = &[
         ON, &[], &["request traceparent", "request tracestate", "request map", "clock"]),
     ("a sampled parent: one map read serves the decision and the span",
         r#"{}"#, &[("traceparent", TRACEPARENT)], &["request traceparent", "request map", "clock"]),
-    ("sampled, access log off: the same",
-        r#"{"sampler":"always_on","expose":{"access_log":false}}"#, &[], &["request traceparent", "request tracestate", "request map", "clock"]),
+    ("sampled, the access log on: the same",
+        r#"{"sampler":"always_on","expose":{"access_log":true}}"#, &[], &["request traceparent", "request tracestate", "request map", "clock"]),
     ("sampled, an explicit span kind: the SERVER span is named without a read",
-        r#"{"sampler":"always_on","span_kind":"server_and_client"}"#, &[], &["request traceparent", "request tracestate", "request map", "clock"]),
+        r#"{"sampler":"always_on","span_kind":"server_and_client","expose":{"access_log":true}}"#, &[], &["request traceparent", "request tracestate", "request map", "clock"]),
     ("sampled, server-timing: the direction says whether the hop answers the client",
         r#"{"sampler":"always_on","expose":{"server_timing":true}}"#, &[], &["request traceparent", "request tracestate", DIRECTION, "request map", "clock"]),
     ("unsampled, server-timing: the direction says whether the hop answers the client",
@@ -756,7 +756,7 @@ const EXPOSE_CASES: &[ExposeCase] = &[
 fn exposed_ids_match_the_upstream_context_and_the_spans() {
     for (case, config, direction, status, flags, recorded) in EXPOSE_CASES {
         let config = format!(
-            r#"{},"expose":{{"server_timing":true,"trace_id_header":"x-trace-id"}},"collector":{{"encoding":"json"}},"batch":{{"max_export_batch_size":2,"schedule_delay_ms":1}}}}"#,
+            r#"{},"expose":{{"server_timing":true,"trace_id_header":"x-trace-id","access_log":true}},"collector":{{"encoding":"json"}},"batch":{{"max_export_batch_size":2,"schedule_delay_ms":1}}}}"#,
             &config[..config.len() - 1]
         );
         let mut host = ScriptedHost::new(&config);
@@ -853,6 +853,8 @@ const ACCESS_LOG_CASES: &[AccessLogCase] = &[
 #[test]
 fn the_access_log_value_names_the_spans_exported() {
     for (case, config, direction, status, recorded, again) in ACCESS_LOG_CASES {
+        // On unless the row turns it off (the later key wins in the shape).
+        let config = config.replacen('{', r#"{"expose":{"access_log":true},"#, 1);
         let config = format!(
             r#"{},"collector":{{"encoding":"json"}},"batch":{{"max_export_batch_size":2,"schedule_delay_ms":1}}}}"#,
             &config[..config.len() - 1]
