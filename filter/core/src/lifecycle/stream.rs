@@ -28,8 +28,8 @@ struct Recording {
     response: ResponseFacts,
     /// Its share of the VM's recording budget, given back when the recording is dropped.
     _permit: RecordingPermit,
-    /// The ids its response shows the client (see [`HopStream`]).
-    answer: Option<HopIds>,
+    /// The spans it makes, when its response shows the client its ids (see [`HopStream`]).
+    answer: Option<SpanPlan>,
     /// Whether the access-log value written at the request headers named its SERVER span already,
     /// so the stream's end need not write it again.
     logged_whole: bool,
@@ -50,11 +50,12 @@ struct Watch {
 
 /// What an unsampled request carries past its request headers, if anything.
 #[derive(Debug)]
-struct Unsampled {
-    /// With `keep` on: what tells a failed or slow ending.
-    watch: Option<Watch>,
-    /// The ids its response shows the client (see [`HopStream`]).
-    answer: Option<HopIds>,
+enum Unsampled {
+    /// With `keep` on: what tells a failed or slow ending, and the spans it makes when its
+    /// response shows the client its ids (see [`HopStream`]).
+    Watched(Watch, Option<SpanPlan>),
+    /// With `keep` off: only the ids its response shows.
+    Answering(HopIds),
 }
 
 /// Per-request state: a sampled request records; with `keep` on an unsampled one is watched;
@@ -95,7 +96,10 @@ impl HopStream {
     }
 
     fn watch(&self) -> Option<&Watch> {
-        self.unsampled.as_ref()?.watch.as_ref()
+        match self.unsampled.as_deref()? {
+            Unsampled::Watched(watch, _) => Some(watch),
+            Unsampled::Answering(_) => None,
+        }
     }
 }
 
@@ -144,8 +148,8 @@ impl Vm {
         let kind_known = self.pipeline.settings().span_kind != SpanKindSetting::Auto;
         let names_server_span =
             expose.edits_responses() || (expose.access_log && kind_known && hop.context.sampled());
-        let exposed = names_server_span.then(|| {
-            let plan = self.span_plan(host);
+        let plan = names_server_span.then(|| self.span_plan(host));
+        let exposed = plan.map(|plan| {
             let server_span =
                 (plan == SpanPlan::ServerAndClient).then(|| self.pipeline.new_span_id());
             hop.context.server_span = server_span;
@@ -192,15 +196,13 @@ impl Vm {
             }
         } else if self.pipeline.keep().enabled() {
             let timed = self.pipeline.keep().times_requests();
-            stream.unsampled = Some(Box::new(Unsampled {
-                watch: Some(Watch {
-                    hop: hop.context,
-                    upstream_start_unix_nano: timed.then(|| host.now_ns()),
-                    first_upstream_byte_unix_nano: None,
-                    status_code: 0,
-                }),
-                answer: None,
-            }));
+            let watch = Watch {
+                hop: hop.context,
+                upstream_start_unix_nano: timed.then(|| host.now_ns()),
+                first_upstream_byte_unix_nano: None,
+                status_code: 0,
+            };
+            stream.unsampled = Some(Box::new(Unsampled::Watched(watch, None)));
         }
         let expose = &self.pipeline.settings().expose;
         let access_log = expose.access_log.then(|| {
@@ -211,16 +213,11 @@ impl Vm {
             ids.access_log_value(stream.recording())
         });
         let answer = exposed.filter(|ids| expose.edits_responses() && ids.server_span_id.is_some());
-        if answer.is_some() {
-            match (stream.recording.as_mut(), stream.unsampled.as_mut()) {
-                (Some(rec), _) => rec.answer = answer,
-                (None, Some(unsampled)) => unsampled.answer = answer,
-                (None, None) => {
-                    stream.unsampled = Some(Box::new(Unsampled {
-                        watch: None,
-                        answer,
-                    }))
-                }
+        if let Some((ids, plan)) = answer.zip(plan) {
+            match (stream.recording.as_mut(), stream.unsampled.as_deref_mut()) {
+                (Some(rec), _) => rec.answer = Some(plan),
+                (None, Some(Unsampled::Watched(_, answer))) => *answer = Some(plan),
+                (None, _) => stream.unsampled = Some(Box::new(Unsampled::Answering(ids))),
             }
         }
         RequestActions {
@@ -256,7 +253,10 @@ impl Vm {
         stream: &mut HopStream,
         host: &mut impl HostReads,
     ) -> ResponseHeaderEdits {
-        let watch = stream.unsampled.as_mut().and_then(|u| u.watch.as_mut());
+        let watch = match stream.unsampled.as_deref_mut() {
+            Some(Unsampled::Watched(watch, _)) => Some(watch),
+            _ => None,
+        };
         let recorded = if let Some(watch) = watch {
             if watch.upstream_start_unix_nano.is_some() {
                 watch.first_upstream_byte_unix_nano = Some(host.now_ns());
@@ -268,9 +268,14 @@ impl Vm {
         } else {
             self.record_response(stream, host)
         };
-        let answer = match (&stream.recording, &stream.unsampled) {
-            (Some(rec), _) => rec.answer.as_ref(),
-            (None, Some(unsampled)) => unsampled.answer.as_ref(),
+        let of = |hop: &HopContext, plan: SpanPlan| {
+            let extra = hop.server_span.unwrap_or(hop.upstream_span);
+            HopIds::new(hop.trace_id, hop.upstream_span, hop.flags, plan, extra)
+        };
+        let answer = match (&stream.recording, stream.unsampled.as_deref()) {
+            (Some(rec), _) => rec.answer.map(|plan| of(&rec.hop, plan)),
+            (None, Some(Unsampled::Watched(watch, plan))) => plan.map(|p| of(&watch.hop, p)),
+            (None, Some(Unsampled::Answering(ids))) => Some(*ids),
             (None, None) => None,
         };
         let Some(ids) = answer else {
@@ -319,8 +324,11 @@ impl Vm {
     /// all, and with `span_kind: auto` a recording hop's SERVER span is named only once the
     /// listener direction is known. Envoy's access log runs after this phase.
     pub fn stream_end(&mut self, stream: HopStream, host: &mut impl HostReads) -> Option<String> {
-        if let Some(watch) = stream.unsampled.and_then(|u| u.watch) {
-            return self.watched_end(watch, host);
+        if let Some(unsampled) = stream.unsampled {
+            return match *unsampled {
+                Unsampled::Watched(watch, _) => self.watched_end(watch, host),
+                Unsampled::Answering(_) => None,
+            };
         }
         let mut rec = stream.recording?;
         let now = host.now_ns();
