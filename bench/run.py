@@ -373,7 +373,10 @@ def main():
         unknown = [n for n in wanted if n not in BY_NAME]
         if unknown:
             raise SystemExit(f"bench: unknown variant(s) {unknown}; known: {names}")
+        # An extra variant (counted by instructions.py by default) runs when named.
         names = [n for n in names if n in wanted or n == "baseline" or "@" in n]
+        names += [n for n in wanted if n not in names]
+        VARIANTS[:] = [BY_NAME[n] for n in names]
     if (os.cpu_count() or 1) <= max(args.proxy_core, args.load_core):
         raise SystemExit(f"bench: needs cores {args.proxy_core} and {args.load_core}; this machine has "
                          f"{os.cpu_count()}")

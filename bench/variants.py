@@ -151,6 +151,37 @@ EXTRA_VARIANTS = [
                        **HOPTRACE_COMMON},
         root_id="hoptrace",
     ),
+    # What `expose` costs: the access-log publication, and the response headers.
+    Variant(
+        "hoptrace1_accesslog",
+        "hoptrace traceidratio 0.01, expose.access_log on",
+        "tracer",
+        wasm=HOPTRACE_WASM,
+        exports=True,
+        plugin_config={"sampler": "traceidratio", "sampler_arg": 0.01,
+                       "expose": {"access_log": True}, **HOPTRACE_COMMON},
+        root_id="hoptrace",
+    ),
+    Variant(
+        "hoptrace100_accesslog",
+        "hoptrace always_on, gateway, expose.access_log on",
+        "tracer",
+        wasm=HOPTRACE_WASM,
+        exports=True,
+        plugin_config={"sampler": "always_on", "expose": {"access_log": True}, **HOPTRACE_COMMON},
+        root_id="hoptrace",
+    ),
+    Variant(
+        "hoptrace1_responses",
+        "hoptrace traceidratio 0.01, expose.server_timing and trace_id_header on",
+        "tracer",
+        wasm=HOPTRACE_WASM,
+        exports=True,
+        plugin_config={"sampler": "traceidratio", "sampler_arg": 0.01,
+                       "expose": {"server_timing": True, "trace_id_header": "x-trace-id"},
+                       **HOPTRACE_COMMON},
+        root_id="hoptrace",
+    ),
 ]
 
 

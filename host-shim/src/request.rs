@@ -34,9 +34,18 @@ pub struct StreamReport {
     pub actions: Vec<(&'static str, Action)>,
     /// Host calls made in each callback of this request, in order.
     pub host_calls: Vec<(&'static str, u32)>,
+    /// The stream's properties at its end: those the test set and those the filter set with
+    /// `proxy_set_property` (what Envoy keeps as filter state for its access log).
+    pub properties: crate::state::properties::Properties,
 }
 
 impl StreamReport {
+    /// A property of the stream at its end, by dotted path (the filter's `proxy_set_property`
+    /// included).
+    pub fn property(&self, path: &str) -> Option<&[u8]> {
+        self.properties.get(&dotted_key(path))
+    }
+
     /// Host calls this request cost in total.
     pub fn total_host_calls(&self) -> u64 {
         self.host_calls.iter().map(|(_, n)| u64::from(*n)).sum()
@@ -139,6 +148,11 @@ impl<'h> Stream<'h> {
             .into_iter()
             .filter(|c| c.context_id == id)
             .collect()
+    }
+
+    /// A property of this request (set by the test or by the filter), by dotted path.
+    pub fn property(&self, path: &str) -> Option<&[u8]> {
+        self.state()?.properties.get(&dotted_key(path))
     }
 
     /// Sets a property for this request only (it wins over the host's), by dotted path.
@@ -312,6 +326,7 @@ impl<'h> Stream<'h> {
             local_response: state.local_response,
             actions: state.actions,
             host_calls: state.host_calls,
+            properties: state.properties,
         })
     }
 }

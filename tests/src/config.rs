@@ -42,6 +42,7 @@ pub struct Listener {
     module: String,
     route_timeout: Duration,
     fail_open: bool,
+    access_log: Option<(PathBuf, String)>,
 }
 
 impl Listener {
@@ -56,7 +57,14 @@ impl Listener {
             module: paths::HOPTRACE_WASM.to_string(),
             route_timeout: Duration::from_secs(15),
             fail_open: false,
+            access_log: None,
         }
+    }
+
+    /// Write an access log line per request to `path`, in Envoy's text `format`.
+    pub fn access_log(mut self, path: &std::path::Path, format: &str) -> Listener {
+        self.access_log = Some((path.to_path_buf(), format.to_string()));
+        self
     }
 
     /// A gateway listener (no direction).
@@ -163,6 +171,18 @@ impl Listener {
                 }
             }]}]
         });
+        if let Some((path, format)) = &self.access_log {
+            if let Some(hcm) = listener.pointer_mut("/filter_chains/0/filters/0/typed_config") {
+                hcm["access_log"] = json!([{
+                    "name": "envoy.access_loggers.file",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                        "path": path.display().to_string(),
+                        "log_format": {"text_format_source": {"inline_string": format}},
+                    }
+                }]);
+            }
+        }
         let direction = match self.direction {
             Direction::Gateway => None,
             Direction::Inbound => Some("INBOUND"),

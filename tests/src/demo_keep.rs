@@ -71,10 +71,12 @@ pub fn run(mesh: &Mesh, stop: &dyn Fn() -> bool, wait: Duration) -> Result<Outco
     std::thread::sleep(Duration::from_millis(700));
     let spans = mesh.receiver.spans();
     let checks = checks(&sent, &spans);
+    let access_logs = crate::demo_traffic::access_logs(mesh, &sent, stop);
     Ok(Outcome {
         sent,
         spans,
         checks,
+        access_logs,
     })
 }
 

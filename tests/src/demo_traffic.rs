@@ -172,6 +172,8 @@ pub struct Outcome {
     pub spans: Vec<ReceivedSpan>,
     /// The checks, in report order.
     pub checks: Vec<Check>,
+    /// Each request's access-log lines, by trace id: (`proxy listener`, line).
+    pub access_logs: std::collections::BTreeMap<String, Vec<(String, String)>>,
 }
 
 impl Outcome {
@@ -197,11 +199,37 @@ pub fn run(mesh: &Mesh, stop: &dyn Fn() -> bool) -> Result<Outcome> {
     }
     let spans = wait_for_spans(&mesh.receiver, &sent, SPAN_WAIT, stop);
     let checks = checks(&sent, &spans);
+    let access_logs = access_logs(mesh, &sent, stop);
     Ok(Outcome {
         sent,
         spans,
         checks,
+        access_logs,
     })
+}
+
+/// Every proxy's access-log lines of each request's trace. Envoy writes its files on a timer, so
+/// this waits (bounded) until each trace has one line per listener it crossed.
+pub fn access_logs(
+    mesh: &Mesh,
+    sent: &[Sent],
+    stop: &dyn Fn() -> bool,
+) -> std::collections::BTreeMap<String, Vec<(String, String)>> {
+    // Gateway, both of A's listeners and B's inbound one.
+    const LISTENERS_CROSSED: usize = 4;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found: std::collections::BTreeMap<String, Vec<(String, String)>> = sent
+            .iter()
+            .filter_map(|s| s.trace_id())
+            .map(|id| (id.to_string(), mesh.access_log_lines(id)))
+            .collect();
+        let whole = found.values().all(|l| l.len() >= LISTENERS_CROSSED);
+        if whole || Instant::now() > deadline || stop() {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Waits until every sampled request's trace has all [`CHAIN`] spans, `timeout` passed, or `stop()`.
@@ -492,6 +520,21 @@ pub fn render_report(outcome: &Outcome, style: &Style) -> String {
             Some(id) => {
                 out.push_str(&format!("   trace {id}\n"));
                 out.push_str(&waterfall::render(&outcome.trace(id), style));
+                let lines = outcome
+                    .access_logs
+                    .get(id)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    "   {}\n",
+                    waterfall::dim(style, "access log (each proxy's line for this trace):")
+                ));
+                for (listener, line) in lines {
+                    out.push_str(&format!(
+                        "   {} {line}\n",
+                        waterfall::dim(style, &format!("{listener:<18}"))
+                    ));
+                }
             }
             None => out.push_str("   (no trace context reached service A)\n"),
         }

@@ -95,6 +95,9 @@ impl Envoy {
             .arg("--base-id")
             .arg(next_base_id().to_string())
             .arg("--disable-hot-restart")
+            // Access-log files are flushed every 10 s by default; a test reads them at once.
+            .arg("--file-flush-interval-msec")
+            .arg("100")
             .arg("--admin-address-path")
             .arg(&admin_path)
             .args(["-l", "info"])

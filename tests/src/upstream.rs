@@ -7,6 +7,7 @@
 //! | `/slow/MS` | 200 after MS milliseconds (at most 30 s) |
 //! | `/reset` | closes the connection without answering |
 //! | `/call?to=PORT&path=/p` | calls `127.0.0.1:PORT/p`, copying the trace headers it received, and answers with that call's status and body (a service calling another through its sidecar) |
+//! | `/own-trace-headers` | 200 with a `server-timing` of its own (two lines, one malformed) and its own `x-trace-id` |
 //! | anything else | 200 with a short body |
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -135,6 +136,14 @@ impl Upstream {
     }
 }
 
+/// What `/own-trace-headers` answers with: a service's own `server-timing` (a well-formed metric
+/// and a hostile one: an unterminated quoted string) and its own value of a trace-id header.
+pub const OWN_TRACE_HEADERS: &[(&str, &str)] = &[
+    ("server-timing", "db;dur=53, app;desc=\"x\\\"y"),
+    ("server-timing", "trace;desc=\"unterminated"),
+    ("x-trace-id", "not-hoptraces-own"),
+];
+
 fn behave(name: &str, request: &ServedRequest) -> Answer {
     let path = request.path();
     let mut segments = path.trim_start_matches('/').split('/');
@@ -156,6 +165,14 @@ fn behave(name: &str, request: &ServedRequest) -> Answer {
         },
         "reset" => Answer::Close,
         "call" => call_onward(name, request),
+        "own-trace-headers" => Answer::Respond {
+            status: 200,
+            headers: OWN_TRACE_HEADERS
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+            body: format!("{name}: own trace headers\n").into_bytes(),
+        },
         _ => Answer::text(200, &format!("{name}: {path}\n")),
     };
     with_name(answer, name)

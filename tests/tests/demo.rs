@@ -21,7 +21,7 @@ use std::time::Duration;
 use hoptrace_e2e::accounting;
 use hoptrace_e2e::demo_traffic::{self, check_chain, Purpose, CHAIN};
 use hoptrace_e2e::mesh::{Mesh, MeshPlugins};
-use hoptrace_e2e::otlp::{self, of_trace, ReceivedSpan, KIND_SERVER, STATUS_ERROR};
+use hoptrace_e2e::otlp::{self, of_trace, ReceivedSpan, KIND_CLIENT, KIND_SERVER, STATUS_ERROR};
 use hoptrace_e2e::tempdir::TempDir;
 use hoptrace_e2e::traceparent::{self, TraceParent};
 use hoptrace_e2e::waterfall::{self, Style};
@@ -123,6 +123,44 @@ fn the_demo_run_passes_its_checks_and_its_file_reads_back() {
         !report.contains('✗') && !report.contains('\x1b'),
         "{report}"
     );
+
+    // Under each waterfall, each proxy's access-log line for the trace, naming its spans.
+    for s in &outcome.sent {
+        let id = s.trace_id().unwrap();
+        let trace = outcome.trace(id);
+        let span = |service: &str, kind: i32| {
+            trace
+                .iter()
+                .find(|x| x.resource_str("service.name") == Some(service) && x.kind() == kind)
+                .map(|x| x.span_id())
+                .unwrap_or_else(|| panic!("{service} {kind} in {id}"))
+        };
+        let (gw_server, gw_client) = (
+            span("edge-gateway", KIND_SERVER),
+            span("edge-gateway", KIND_CLIENT),
+        );
+        let (a_server, a_client) = (span("svc-a", KIND_SERVER), span("svc-a", KIND_CLIENT));
+        let b_server = span("svc-b", KIND_SERVER);
+        let want = [
+            ("gateway gw", gw_client.clone(), gw_server.clone()),
+            ("sidecar-a inbound", a_server.clone(), a_server.clone()),
+            ("sidecar-a outbound", a_client.clone(), "-".to_string()),
+            ("sidecar-b inbound", b_server.clone(), b_server.clone()),
+        ];
+        let lines = &outcome.access_logs[id];
+        assert_eq!(lines.len(), want.len(), "{id}: {lines:#?}");
+        for ((listener, line), (want_listener, span_id, server_span_id)) in lines.iter().zip(want) {
+            assert_eq!(listener, want_listener, "{line}");
+            let ids = format!(
+                "trace_id={id} span_id={span_id} server_span_id={server_span_id} recorded=1"
+            );
+            assert!(
+                line.ends_with(&ids),
+                "{listener}: {line} should end with {ids}"
+            );
+            assert!(report.contains(line.as_str()), "{report}");
+        }
+    }
 
     // The file: one OTLP/JSON document that the official schema reads back to the same spans.
     let dir = TempDir::new("demo-json").unwrap();

@@ -2,7 +2,8 @@
 //! they stand. Each fenced block of `README.md` is checked by its language:
 //!
 //! - `json`: a plugin configuration the filter's own parser accepts;
-//! - `yaml`: an Envoy bootstrap, or an `http_filters` entry placed into a minimal bootstrap, loaded
+//! - `yaml`: an Envoy bootstrap, or an `http_filters` entry or a connection manager's `access_log`
+//!   placed into a minimal bootstrap, loaded
 //!   by `envoy --mode validate` with the built module (which runs the plugin's configure); or a
 //!   Kubernetes manifest that is, document for document, one of the manifests under `envoy/` that
 //!   `deploy_manifests.rs` tests;
@@ -132,6 +133,7 @@ const SNIPPET_BOOTSTRAP: &str = r#"static_resources:
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: ingress
+ACCESS_LOG
           route_config:
             virtual_hosts:
             - name: all
@@ -157,9 +159,9 @@ SNIPPET
       endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 4318}}}}]}]
 "#;
 
-/// Indents a YAML snippet to sit under `http_filters:` in [`SNIPPET_BOOTSTRAP`].
-fn embed_filter(snippet: &str) -> String {
-    let indented: Vec<String> = snippet
+/// A YAML snippet indented to sit at the connection manager's level in [`SNIPPET_BOOTSTRAP`].
+fn indented(snippet: &str) -> String {
+    let lines: Vec<String> = snippet
         .lines()
         .map(|l| {
             if l.is_empty() {
@@ -169,7 +171,22 @@ fn embed_filter(snippet: &str) -> String {
             }
         })
         .collect();
-    SNIPPET_BOOTSTRAP.replace("SNIPPET", &indented.join("\n"))
+    lines.join("\n")
+}
+
+/// An `http_filters` entry in [`SNIPPET_BOOTSTRAP`].
+fn embed_filter(snippet: &str) -> String {
+    SNIPPET_BOOTSTRAP
+        .replace("SNIPPET", &indented(snippet))
+        .replace("ACCESS_LOG\n", "")
+}
+
+/// A connection manager's `access_log` in [`SNIPPET_BOOTSTRAP`]: Envoy checks its format string
+/// at load, whatever the filter state it prints will hold.
+fn embed_access_log(snippet: &str) -> String {
+    SNIPPET_BOOTSTRAP
+        .replace("SNIPPET\n", "")
+        .replace("ACCESS_LOG", &indented(snippet))
 }
 
 /// The YAML documents of every manifest under `envoy/`'s Kubernetes directories, normalised.
@@ -245,6 +262,8 @@ fn yaml_blocks_load_in_envoy_or_are_the_tested_manifests() {
                 block.at()
             );
             envoy_validates(&block, &embed_filter(text), &dir, &wasm);
+        } else if text.trim_start().starts_with("access_log:") {
+            envoy_validates(&block, &embed_access_log(text), &dir, &wasm);
         } else if text.contains("apiVersion:") {
             for doc in yaml_documents(text) {
                 assert!(
@@ -257,7 +276,7 @@ fn yaml_blocks_load_in_envoy_or_are_the_tested_manifests() {
         } else {
             panic!(
                 "{}: a YAML block that is neither an Envoy bootstrap, an http_filters entry \
-                 (`- name: envoy.filters.http.wasm`) nor a Kubernetes manifest",
+                 (`- name: envoy.filters.http.wasm`), an `access_log` nor a Kubernetes manifest",
                 block.at()
             );
         }

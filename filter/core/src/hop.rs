@@ -94,6 +94,9 @@ pub struct HopContext {
     /// The sampling rule that decided (its index in `sampling.rules`); `None`: the top-level
     /// sampler did.
     pub sampling_rule: Option<usize>,
+    /// The id of a SERVER span above the CLIENT span, when drawn at the request headers because
+    /// it was shown before the spans were built (see [`crate::expose`]); otherwise drawn then.
+    pub server_span: Option<SpanId>,
 }
 
 impl HopContext {
@@ -263,6 +266,7 @@ impl Tracer {
             linked,
             source,
             sampling_rule,
+            server_span: None,
         };
         let edits = self.edits(
             headers,

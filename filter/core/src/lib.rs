@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod export;
+pub mod expose;
 pub mod hop;
 pub mod host_pairs;
 pub mod ids;

@@ -10,7 +10,7 @@ use crate::export::{
     DropReason, ExportOutcome, ExportRequest, Exporter, MetricKind, MetricValues, Origin,
 };
 use crate::hop::{Hop, HopContext, Tracer};
-use crate::ids::IdGenerator;
+use crate::ids::{IdGenerator, SpanId};
 use crate::keep::{Keep, KeptReason};
 use crate::memory::{RecordingBudget, RecordingPermit};
 use crate::otlp;
@@ -167,6 +167,12 @@ impl Pipeline {
         self.recordings.used()
     }
 
+    /// A fresh span id from the VM's generator: a SERVER span's, drawn before its spans are built
+    /// when the hop shows it (see [`crate::expose`]).
+    pub fn new_span_id(&mut self) -> SpanId {
+        self.tracer.new_span_id()
+    }
+
     /// Whether [`Pipeline::finish`] needs the listener direction: only `span_kind: auto` looks at it,
     /// so an explicit span kind saves the host a property read per sampled request.
     pub fn needs_listener_direction(&self) -> bool {
@@ -239,7 +245,8 @@ impl Pipeline {
         origin: Origin,
     ) -> Vec<Result<(), DropReason>> {
         let plan = plan_spans(self.tracer.settings().span_kind, direction);
-        let mut ids = hop.span_ids(plan, self.tracer.new_span_id());
+        let extra = hop.server_span.unwrap_or_else(|| self.tracer.new_span_id());
+        let mut ids = hop.span_ids(plan, extra);
         ids.sampling_rule = hop
             .sampling_rule
             .and_then(|i| self.tracer.rules().label(i))

@@ -73,6 +73,13 @@ extern "C" {
         value_data: *const u8,
         value_size: usize,
     ) -> u32;
+    pub fn proxy_add_header_map_value(
+        map_type: HeaderMap,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
     pub fn proxy_remove_header_map_value(
         map_type: HeaderMap,
         key_data: *const u8,
@@ -83,6 +90,12 @@ extern "C" {
         path_size: usize,
         return_value_data: *mut *mut u8,
         return_value_size: *mut usize,
+    ) -> u32;
+    pub fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
     ) -> u32;
     pub fn proxy_http_call(
         upstream_data: *const u8,

@@ -91,6 +91,41 @@ pub fn set_request_header(name: &str, value: &str) {
     };
 }
 
+/// Replace every line of a response header with one value.
+pub fn set_response_header(name: &str, value: &str) {
+    // SAFETY: both slices are valid for the call; the host copies them.
+    let _ = unsafe {
+        abi::proxy_replace_header_map_value(
+            HeaderMap::Response,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    };
+}
+
+/// Add a response header line after those already there.
+pub fn add_response_header(name: &str, value: &str) {
+    // SAFETY: both slices are valid for the call; the host copies them.
+    let _ = unsafe {
+        abi::proxy_add_header_map_value(
+            HeaderMap::Response,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    };
+}
+
+/// Set a stream property (a one-segment path); failures only cost the access log its ids.
+pub fn set_property(name: &str, value: &str) {
+    // SAFETY: both slices are valid for the call; the host copies them.
+    let _ =
+        unsafe { abi::proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) };
+}
+
 /// Remove every line of a request header.
 pub fn remove_request_header(name: &str) {
     // SAFETY: `name` is valid for the call.

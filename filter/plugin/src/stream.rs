@@ -3,6 +3,7 @@
 
 use crate::host::{self, HostCalls};
 use crate::root::Shared;
+use hoptrace_core::expose::ACCESS_LOG_PROPERTY;
 use hoptrace_core::lifecycle::HopStream;
 
 /// A stream of one root context.
@@ -28,35 +29,48 @@ impl HoptraceStream {
         let Some(vm) = guard.as_mut() else {
             return;
         };
-        let edits = vm.request_headers(&mut self.hop, &mut HostCalls);
-        for (name, value) in edits.sets() {
+        let actions = vm.request_headers(&mut self.hop, &mut HostCalls);
+        for (name, value) in actions.upstream.sets() {
             host::set_request_header(name, value);
         }
-        for name in &edits.remove {
+        for name in &actions.upstream.remove {
             host::remove_request_header(name);
+        }
+        if let Some(value) = &actions.access_log {
+            host::set_property(ACCESS_LOG_PROPERTY, value);
         }
     }
 
-    /// The response headers (only a recording stream reads anything).
+    /// The response headers: a recording or watched stream reads, and the hop that answers the
+    /// client may show it its ids.
     pub fn on_response_headers(&mut self) {
-        if !self.hop.active() {
+        if !self.hop.reads_response() {
             return;
         }
         if let Ok(mut guard) = self.shared.try_borrow_mut() {
             if let Some(vm) = guard.as_mut() {
-                vm.response_headers(&mut self.hop, &mut HostCalls);
+                let edits = vm.response_headers(&mut self.hop, &mut HostCalls);
+                for (name, value) in &edits.add {
+                    host::add_response_header(name, value);
+                }
+                for (name, value) in &edits.replace {
+                    host::set_response_header(name, value);
+                }
             }
         }
     }
 
-    /// The stream's end: a recording stream's spans are finished and queued.
+    /// The stream's end: a recording stream's spans are finished and queued, and the access-log
+    /// value written again when it changed.
     pub fn on_log(self) {
         if !self.hop.active() {
             return;
         }
         if let Ok(mut guard) = self.shared.try_borrow_mut() {
             if let Some(vm) = guard.as_mut() {
-                vm.stream_end(self.hop, &mut HostCalls);
+                if let Some(value) = vm.stream_end(self.hop, &mut HostCalls) {
+                    host::set_property(ACCESS_LOG_PROPERTY, &value);
+                }
             }
         }
     }

@@ -25,6 +25,7 @@ mod hoptrace_cases;
 mod hoptrace_cel;
 mod hoptrace_edge;
 mod hoptrace_export;
+mod hoptrace_expose;
 mod hoptrace_keep;
 mod hoptrace_resilience;
 mod hoptrace_rules;

@@ -2,8 +2,8 @@
 //! is built from them, so the two can never disagree.
 
 use super::settings::{
-    AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding, KeepSettings,
-    LimitSettings, PropagationSettings, Propagator, RetrySettings, SamplerSettings,
+    AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding, ExposeSettings,
+    KeepSettings, LimitSettings, PropagationSettings, Propagator, RetrySettings, SamplerSettings,
     SamplingSettings, Settings, SpanKindSetting, Threshold,
 };
 use std::collections::BTreeMap;
@@ -54,6 +54,12 @@ pub const INITIAL_BACKOFF_MS: u64 = 1000;
 pub const MAX_BACKOFF_MS: u64 = 30_000;
 /// `retry.max_elapsed_ms`.
 pub const MAX_ELAPSED_MS: u64 = 60_000;
+/// `attributes.request_id`.
+pub const REQUEST_ID: bool = false;
+/// `expose.server_timing`.
+pub const EXPOSE_SERVER_TIMING: bool = false;
+/// `expose.access_log`.
+pub const EXPOSE_ACCESS_LOG: bool = false;
 /// `keep.errors`.
 pub const KEEP_ERRORS: bool = true;
 /// `keep.slower_than_ms` (0: off).
@@ -79,6 +85,18 @@ impl Default for Settings {
             limits: LimitSettings::default(),
             keep: KeepSettings::default(),
             sampling: SamplingSettings::default(),
+            expose: ExposeSettings::default(),
+        }
+    }
+}
+
+impl Default for ExposeSettings {
+    /// Nothing exposed: each part costs the proxy work on every request.
+    fn default() -> Self {
+        ExposeSettings {
+            server_timing: EXPOSE_SERVER_TIMING,
+            trace_id_header: None,
+            access_log: EXPOSE_ACCESS_LOG,
         }
     }
 }

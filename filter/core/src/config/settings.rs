@@ -35,6 +35,8 @@ pub struct Settings {
     pub keep: KeepSettings,
     /// Bounds on what a request can make hoptrace hold.
     pub limits: LimitSettings,
+    /// What the hop makes visible besides its spans: access-log ids, response headers.
+    pub expose: ExposeSettings,
     /// Per-request sampling rules (default none).
     pub sampling: SamplingSettings,
 }
@@ -298,4 +300,28 @@ pub struct LimitSettings {
     /// Longest string attribute value in bytes, after redaction (default 1024; OTel's
     /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`). Longer values are cut on a UTF-8 character boundary.
     pub attribute_value_length: usize,
+}
+
+/// `expose.*`: the hop's ids where people look for them (Envoy's access log, the client's
+/// response).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExposeSettings {
+    /// Add the W3C `server-timing: trace;desc=…` metric to responses (default false).
+    pub server_timing: bool,
+    /// Lower-case name of a response header carrying the 32-hex trace id (default none).
+    pub trace_id_header: Option<String>,
+    /// Publish the hop's ids for Envoy's access-log formatters (default false).
+    pub access_log: bool,
+}
+
+impl ExposeSettings {
+    /// Whether the hop that answers the client edits its response headers.
+    pub fn edits_responses(&self) -> bool {
+        self.server_timing || self.trace_id_header.is_some()
+    }
+
+    /// Whether anything is exposed at all, so the hop must know its SERVER span id at once.
+    pub fn any(&self) -> bool {
+        self.access_log || self.edits_responses()
+    }
 }

@@ -57,6 +57,9 @@ pub struct ConfigShape {
     /// `sampling`.
     #[serde(deserialize_with = "object")]
     pub sampling: SamplingShape,
+    /// `expose`.
+    #[serde(deserialize_with = "object")]
+    pub expose: ExposeShape,
 }
 
 impl Default for ConfigShape {
@@ -77,6 +80,7 @@ impl Default for ConfigShape {
             keep: KeepShape::default(),
             limits: LimitsShape::default(),
             sampling: SamplingShape::default(),
+            expose: ExposeShape::default(),
         }
     }
 }
@@ -179,6 +183,9 @@ pub struct AttributesShape {
     pub stream_info: String,
     /// `attributes.allow_sensitive` (default false).
     pub allow_sensitive: bool,
+    /// `attributes.request_id`: Envoy's `x-request-id` as `http.request.header.x-request-id`
+    /// (default false).
+    pub request_id: bool,
 }
 
 impl Default for AttributesShape {
@@ -189,6 +196,29 @@ impl Default for AttributesShape {
             r#static: BTreeMap::new(),
             stream_info: d::STREAM_INFO.to_owned(),
             allow_sensitive: d::ALLOW_SENSITIVE,
+            request_id: d::REQUEST_ID,
+        }
+    }
+}
+
+/// `expose.*`: the hop's ids made visible outside the trace.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a JSON object")]
+pub struct ExposeShape {
+    /// `expose.server_timing` (default false).
+    pub server_timing: bool,
+    /// `expose.trace_id_header`: a response header name (default none).
+    pub trace_id_header: Option<String>,
+    /// `expose.access_log` (default false).
+    pub access_log: bool,
+}
+
+impl Default for ExposeShape {
+    fn default() -> Self {
+        ExposeShape {
+            server_timing: d::EXPOSE_SERVER_TIMING,
+            trace_id_header: None,
+            access_log: d::EXPOSE_ACCESS_LOG,
         }
     }
 }

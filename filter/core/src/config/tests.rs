@@ -125,6 +125,18 @@ const ERROR_CASES: &[(&str, &str, &str, &str)] = &[
     ("rule name not metric-safe", r#"{"sampling": {"rules": [{"name": "Check Out", "match": {"method": "GET"}, "sampler": "always_on"}]}}"#, "sampling.rules[0].name", "\"Check Out\" must be 1 to 64 of a-z, 0-9 and _"),
     ("rule name repeated", r#"{"sampling": {"rules": [{"name": "a", "match": {"method": "GET"}, "sampler": "always_on"}, {"name": "a", "match": {"method": "PUT"}, "sampler": "always_on"}]}}"#, "sampling.rules[1].name", "\"a\" names an earlier rule too"),
     ("rules not a list", r#"{"sampling": {"rules": {}}}"#, "sampling.rules", "invalid type: map"),
+    ("unknown expose key",            r#"{"expose": {"traceparent": true}}"#,      "expose",        "unknown field \"traceparent\", expected one of \"server_timing\""),
+    ("expose not an object",          r#"{"expose": true}"#,                       "expose",        "invalid type: boolean \"true\", expected a JSON object"),
+    ("server_timing a string",        r#"{"expose": {"server_timing": "on"}}"#,    "expose.server_timing", "invalid type: string \"on\", expected a boolean"),
+    ("access_log a number",           r#"{"expose": {"access_log": 1}}"#,          "expose.access_log", "invalid type: integer \"1\", expected a boolean"),
+    ("trace_id_header a bool",        r#"{"expose": {"trace_id_header": true}}"#,  "expose.trace_id_header", "invalid type: boolean \"true\", expected a string"),
+    ("trace_id_header empty",         r#"{"expose": {"trace_id_header": ""}}"#,    "expose.trace_id_header", "invalid header name \"\""),
+    ("trace_id_header with space",    r#"{"expose": {"trace_id_header": "x trace"}}"#, "expose.trace_id_header", "invalid header name \"x trace\""),
+    ("trace_id_header with CRLF",     r#"{"expose": {"trace_id_header": "x-a\r\nx-b"}}"#, "expose.trace_id_header", "invalid header name"),
+    ("trace_id_header pseudo",        r#"{"expose": {"trace_id_header": ":status"}}"#, "expose.trace_id_header", "pseudo-header \":status\" cannot be set"),
+    ("trace_id_header server-timing", r#"{"expose": {"trace_id_header": "Server-Timing"}}"#, "expose.trace_id_header", "\"Server-Timing\" cannot carry the trace id"),
+    ("trace_id_header framing",       r#"{"expose": {"trace_id_header": "content-length"}}"#, "expose.trace_id_header", "\"content-length\" cannot carry the trace id"),
+    ("request_id a string",           r#"{"attributes": {"request_id": "yes"}}"#, "attributes.request_id", "invalid type: string \"yes\", expected a boolean"),
     ("max backoff below initial",     r#"{"retry": {"initial_backoff_ms": 2000, "max_backoff_ms": 1000}}"#, "retry.max_backoff_ms", "must be >= retry.initial_backoff_ms (2000), got 1000"),
 ];
 
@@ -275,6 +287,15 @@ fn defaults_match_the_design_table() {
     assert!(!s.propagation.trusted_baggage);
     assert!(!s.attributes.allow_sensitive);
     assert_eq!(s.limits.attribute_value_length, 1024);
+    assert_eq!(
+        s.expose,
+        ExposeSettings {
+            server_timing: false,
+            trace_id_header: None,
+            access_log: false,
+        }
+    );
+    assert!(!s.attributes.request_headers.contains_key("x-request-id"));
     // The shape's defaults validate into exactly the same settings.
     assert_eq!(Settings::try_from(ConfigShape::default()).unwrap(), s);
 }
@@ -323,7 +344,8 @@ fn full_config_round_trips() {
             "max_concurrent_exports": 4
         },
         "retry": {"initial_backoff_ms": 500, "max_backoff_ms": 500, "max_elapsed_ms": 0},
-        "keep": {"errors": false, "slower_than_ms": 250, "max_per_second": 10.0}
+        "keep": {"errors": false, "slower_than_ms": 250, "max_per_second": 10.0},
+        "expose": {"server_timing": true, "trace_id_header": "X-Trace-Id", "access_log": true}
     }"#;
     let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
         pairs
@@ -387,6 +409,11 @@ fn full_config_round_trips() {
             max_per_second: 10,
         },
         sampling: SamplingSettings::default(),
+        expose: ExposeSettings {
+            server_timing: true,
+            trace_id_header: Some("x-trace-id".into()),
+            access_log: true,
+        },
     };
     assert_eq!(parse_config(json.as_bytes()).unwrap(), want);
 }
@@ -538,4 +565,20 @@ fn on_error_reads_the_stream_info_only_for_errors_and_missing_responses() {
     assert!((0..=999).all(|s| StreamInfoReads::Always.needed(s)));
     assert!(on_error.status_from_response_headers());
     assert!(!StreamInfoReads::Always.status_from_response_headers());
+}
+
+#[rustfmt::skip]
+#[test]
+fn request_id_captures_envoys_request_id_under_its_semconv_name() {
+    // (case, attributes, attribute the x-request-id header becomes)
+    for (case, attributes, want) in [
+        ("off by default",          r#"{}"#,                                                None),
+        ("on",                      r#"{"request_id": true}"#,                              Some("http.request.header.x-request-id")),
+        ("a name the user chose",   r#"{"request_id": true, "request_headers": {"X-Request-Id": "app.rid"}}"#, Some("app.rid")),
+        ("listed without the flag", r#"{"request_headers": {"x-request-id": "app.rid"}}"#,  Some("app.rid")),
+    ] {
+        let s = parse_config(format!(r#"{{"attributes": {attributes}}}"#).as_bytes()).unwrap();
+        let got = s.attributes.request_headers.get("x-request-id").map(String::as_str);
+        assert_eq!(got, want, "{case}");
+    }
 }

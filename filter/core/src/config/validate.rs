@@ -4,14 +4,14 @@
 
 use super::error::ConfigError;
 use super::settings::{
-    AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding, HeaderMatch,
-    HostMatch, KeepSettings, LimitSettings, PathMatch, PropagationSettings, Propagator,
-    RetrySettings, RuleMatch, RuleSettings, SamplerSettings, SamplingSettings, Settings,
-    SpanKindSetting, StreamInfoReads, Threshold,
+    AttributeSettings, BatchSettings, CollectorSettings, Compression, Encoding, ExposeSettings,
+    HeaderMatch, HostMatch, KeepSettings, LimitSettings, PathMatch, PropagationSettings,
+    Propagator, RetrySettings, RuleMatch, RuleSettings, SamplerSettings, SamplingSettings,
+    Settings, SpanKindSetting, StreamInfoReads, Threshold,
 };
 use super::shape::{
-    AttributesShape, BatchShape, CollectorShape, ConfigShape, KeepShape, LimitsShape, MatchShape,
-    RetryShape, RuleShape, SamplingShape,
+    AttributesShape, BatchShape, CollectorShape, ConfigShape, ExposeShape, KeepShape, LimitsShape,
+    MatchShape, RetryShape, RuleShape, SamplingShape,
 };
 use crate::export::exporter::MAX_SPAN_BYTES;
 use crate::memory::{worst_case_bytes, VM_MEMORY_CEILING};
@@ -98,6 +98,7 @@ impl TryFrom<ConfigShape> for Settings {
             keep: keep(&c.keep)?,
             limits,
             sampling: sampling(&c.sampling)?,
+            expose: expose(c.expose)?,
         })
     }
 }
@@ -258,7 +259,13 @@ fn attributes(a: AttributesShape) -> Result<AttributeSettings, ConfigError> {
     for key in a.r#static.keys() {
         non_empty("attributes.static", key)?;
     }
-    let request_headers = header_attributes("attributes.request_headers", a.request_headers)?;
+    let mut request_headers = header_attributes("attributes.request_headers", a.request_headers)?;
+    if a.request_id {
+        // A name the user chose for the same header wins.
+        request_headers
+            .entry(REQUEST_ID_HEADER.to_owned())
+            .or_insert_with(|| REQUEST_ID_ATTRIBUTE.to_owned());
+    }
     let response_headers = header_attributes("attributes.response_headers", a.response_headers)?;
     if !a.allow_sensitive {
         not_sensitive("attributes.request_headers", &request_headers)?;
@@ -534,6 +541,50 @@ fn retry(r: &RetryShape) -> Result<RetrySettings, ConfigError> {
         initial_backoff_ms,
         max_backoff_ms: r.max_backoff_ms,
         max_elapsed_ms: r.max_elapsed_ms,
+    })
+}
+
+/// Envoy's request id header, captured by `attributes.request_id`.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Its attribute, named as the semantic conventions name any captured request header.
+pub const REQUEST_ID_ATTRIBUTE: &str = "http.request.header.x-request-id";
+
+/// Response headers `expose.trace_id_header` may not name: hoptrace's own, and those that frame
+/// or route the message, where a trace id would break the response.
+pub const RESERVED_RESPONSE_HEADERS: &[&str] = &[
+    "server-timing",
+    "traceparent",
+    "tracestate",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "location",
+    "set-cookie",
+];
+
+fn expose(e: ExposeShape) -> Result<ExposeSettings, ConfigError> {
+    const FIELD: &str = "expose.trace_id_header";
+    let trace_id_header = match e.trace_id_header {
+        None => None,
+        Some(name) => {
+            let lower = header_name(FIELD, &name, false)?;
+            if RESERVED_RESPONSE_HEADERS.contains(&lower.as_str()) {
+                return Err(ConfigError::new(
+                    FIELD,
+                    format!("{name:?} cannot carry the trace id: the response needs it"),
+                ));
+            }
+            Some(lower)
+        }
+    };
+    Ok(ExposeSettings {
+        server_timing: e.server_timing,
+        trace_id_header,
+        access_log: e.access_log,
     })
 }
 

@@ -21,6 +21,6 @@ mod tests;
 pub use contexts::{Contexts, MAX_STREAMS, STALE_ROOT_TICKS};
 pub use metrics::{HostMetrics, MetricHost, MetricName};
 pub use reads::{int64, HostReads, Read};
-pub use stream::HopStream;
+pub use stream::{HopStream, RequestActions};
 pub use stream_end_reader::{explains_error, StreamEndReader, NO_CEL_WARNING};
 pub use vm::{TickWork, Vm, MAX_ANSWER_BYTES};

@@ -212,6 +212,8 @@ const RULES_ON: &str = r#"{"sampler":"always_off","keep":{"errors":false},
     "sampling":{"rules":[{"match":{"path":"/healthz"},"sampler":"always_off"},
                          {"match":{"path":"/checkout","method":"GET"},"sampler":"always_on"}]}}"#;
 
+const DIRECTION: &str = "property xds.listener_direction";
+
 /// (case, config, request headers, reads at the request headers)
 type RequestHeaderCase = (
     &'static str,
@@ -232,6 +234,16 @@ const REQUEST_HEADER_READS: &[RequestHeaderCase] = &[
         ON, &[], &["request traceparent", "request tracestate", "request map", "clock"]),
     ("a sampled parent: one map read serves the decision and the span",
         r#"{}"#, &[("traceparent", TRACEPARENT)], &["request traceparent", "request map", "clock"]),
+    ("sampled, the access log on: the same",
+        r#"{"sampler":"always_on","expose":{"access_log":true}}"#, &[], &["request traceparent", "request tracestate", "request map", "clock"]),
+    ("sampled, an explicit span kind: the SERVER span is named without a read",
+        r#"{"sampler":"always_on","span_kind":"server_and_client","expose":{"access_log":true}}"#, &[], &["request traceparent", "request tracestate", "request map", "clock"]),
+    ("sampled, server-timing: the direction says whether the hop answers the client",
+        r#"{"sampler":"always_on","expose":{"server_timing":true}}"#, &[], &["request traceparent", "request tracestate", DIRECTION, "request map", "clock"]),
+    ("unsampled, server-timing: the direction says whether the hop answers the client",
+        r#"{"sampler":"always_off","keep":{"errors":false},"expose":{"server_timing":true}}"#, &[], &["request traceparent", "request tracestate", DIRECTION]),
+    ("unsampled, trace-id header, explicit span kind: no read",
+        r#"{"sampler":"always_off","span_kind":"server","expose":{"trace_id_header":"x-trace-id"}}"#, &[], &["request traceparent", "request tracestate"]),
     ("b3 extraction cannot use the shortcut",
         r#"{"sampler":"always_off","keep":{"errors":false},"propagation":{"extract":["tracecontext","b3"]}}"#, &[], &["request map"]),
     ("keep errors, unsampled: the decision's reads and nothing more",
@@ -331,8 +343,12 @@ fn the_edits_rewrite_the_context_whatever_the_reads() {
     let mut stream = HopStream::default();
     let edits = vm.request_headers(&mut stream, &mut host);
     assert!(!stream.recording());
-    assert_eq!(edits.remove, ["tracestate"], "a lone tracestate is removed");
-    assert_eq!(edits.sets().count(), 1, "one traceparent");
+    assert_eq!(
+        edits.upstream.remove,
+        ["tracestate"],
+        "a lone tracestate is removed"
+    );
+    assert_eq!(edits.upstream.sets().count(), 1, "one traceparent");
 }
 
 #[rustfmt::skip]
@@ -643,7 +659,7 @@ fn an_unsampled_503_keeps_this_hops_spans_with_full_attributes() {
 
     let spans = exported_json(&mut vm, &host);
     assert_eq!(spans.len(), 2, "SERVER and CLIENT on a gateway");
-    let upstream_parent = &edits.traceparent.as_str()[36..52];
+    let upstream_parent = &edits.upstream.traceparent.as_str()[36..52];
     let client = spans.iter().find(|s| s["kind"] == 3).unwrap();
     let server = spans.iter().find(|s| s["kind"] == 2).unwrap();
     assert_eq!(
@@ -906,5 +922,177 @@ fn a_kept_error_wins_over_a_rule_that_said_no() {
             Some(&serde_json::json!({"stringValue": "checkout"})),
             "the rule that decided is still named"
         );
+    }
+}
+
+/// (case, config, listener direction, `:status`, `server-timing` flags wanted or none, `recorded`).
+/// Every request starts a trace, so the random flag is set.
+type ExposeCase = (
+    &'static str,
+    &'static str,
+    i64,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+);
+
+#[rustfmt::skip]
+const EXPOSE_CASES: &[ExposeCase] = &[
+    ("gateway, sampled",            r#"{"sampler":"always_on"}"#,  0, "200", Some("03"), "1"),
+    ("gateway, unsampled, kept off",r#"{"sampler":"always_off","keep":{"errors":false}}"#, 0, "200", Some("02"), "0"),
+    ("gateway, unsampled 503 kept", r#"{"sampler":"always_off"}"#, 0, "503", Some("03"), "0"),
+    ("gateway, unsampled 404",      r#"{"sampler":"always_off"}"#, 0, "404", Some("02"), "0"),
+    ("inbound sidecar, sampled",    r#"{"sampler":"always_on"}"#,  1, "200", Some("03"), "1"),
+    ("outbound sidecar: no client", r#"{"sampler":"always_on"}"#,  2, "200", None,       "1"),
+];
+
+#[test]
+fn exposed_ids_match_the_upstream_context_and_the_spans() {
+    for (case, config, direction, status, flags, recorded) in EXPOSE_CASES {
+        let config = format!(
+            r#"{},"expose":{{"server_timing":true,"trace_id_header":"x-trace-id","access_log":true}},"collector":{{"encoding":"json"}},"batch":{{"max_export_batch_size":2,"schedule_delay_ms":1}}}}"#,
+            &config[..config.len() - 1]
+        );
+        let mut host = ScriptedHost::new(&config);
+        host.response = vec![(":status".into(), (*status).into())];
+        host.properties = {
+            let mut p = stream_properties(status.parse().unwrap());
+            p.insert(
+                "xds.listener_direction".into(),
+                direction.to_le_bytes().to_vec(),
+            );
+            p
+        };
+        let mut vm = vm(&mut host);
+        let mut stream = HopStream::default();
+        let actions = vm.request_headers(&mut stream, &mut host);
+        let sent = actions.upstream.traceparent.as_str().to_owned();
+        let (trace, span) = (&sent[3..35], &sent[36..52]);
+        let log = actions.access_log.unwrap();
+        assert!(
+            log.starts_with(&format!("trace_id={trace} span_id={span} server_span_id=")),
+            "{case}: {log}"
+        );
+        assert!(
+            log.ends_with(&format!(" recorded={recorded}")),
+            "{case}: {log}"
+        );
+        let edits = vm.response_headers(&mut stream, &mut host);
+        vm.stream_end(stream, &mut host);
+        let spans = exported_json(&mut vm, &host);
+        match flags {
+            None => assert!(edits.is_empty(), "{case}: {edits:?}"),
+            Some(flags) => {
+                let (name, metric) = &edits.add[0];
+                assert_eq!(*name, "server-timing", "{case}");
+                let server = &metric["trace;desc=00-".len() + 33..][..16];
+                assert_eq!(
+                    metric,
+                    &format!("trace;desc=00-{trace}-{server}-{flags}"),
+                    "{case}"
+                );
+                assert_eq!(
+                    edits.replace,
+                    [("x-trace-id".to_owned(), trace.to_owned())],
+                    "{case}"
+                );
+                if *direction == 1 {
+                    assert_eq!(
+                        server, span,
+                        "{case}: the one SERVER span is the one sent upstream"
+                    );
+                }
+                if *recorded == "1" {
+                    assert!(
+                        log.contains(&format!("server_span_id={server} ")),
+                        "{case}: {log}"
+                    );
+                }
+                // The SERVER span exported, when there is one, has the id the client was shown.
+                let kept_or_sampled = u8::from_str_radix(flags, 16).unwrap() & 1 == 1;
+                let server_spans: Vec<_> = spans.iter().filter(|s| s["kind"] == 2).collect();
+                if kept_or_sampled {
+                    assert_eq!(server_spans.len(), 1, "{case}");
+                    assert_eq!(server_spans[0]["spanId"], server, "{case}");
+                    assert_eq!(server_spans[0]["traceId"], trace, "{case}");
+                } else {
+                    assert!(server_spans.is_empty(), "{case}");
+                }
+            }
+        }
+    }
+}
+
+/// (case, config, listener direction, `:status`, `recorded` at the request headers, whether the
+/// stream's end writes the value again)
+type AccessLogCase = (
+    &'static str,
+    &'static str,
+    i64,
+    &'static str,
+    &'static str,
+    bool,
+);
+
+#[rustfmt::skip]
+const ACCESS_LOG_CASES: &[AccessLogCase] = &[
+    ("sampled, auto: the SERVER span is named at the end", r#"{"sampler":"always_on"}"#, 0, "200", "1", true),
+    ("sampled, explicit kind: named at once",               r#"{"sampler":"always_on","span_kind":"server_and_client"}"#, 0, "200", "1", false),
+    ("sampled inbound, auto",                               r#"{"sampler":"always_on"}"#, 1, "200", "1", true),
+    ("unsampled, kept 503: recorded after all",             r#"{"sampler":"always_off"}"#, 0, "503", "0", true),
+    ("unsampled 200: nothing more",                         r#"{"sampler":"always_off"}"#, 0, "200", "0", false),
+    ("access log off",                                      r#"{"sampler":"always_on","expose":{"access_log":false}}"#, 0, "200", "", false),
+];
+
+#[test]
+fn the_access_log_value_names_the_spans_exported() {
+    for (case, config, direction, status, recorded, again) in ACCESS_LOG_CASES {
+        // On unless the row turns it off (the later key wins in the shape).
+        let config = config.replacen('{', r#"{"expose":{"access_log":true},"#, 1);
+        let config = format!(
+            r#"{},"collector":{{"encoding":"json"}},"batch":{{"max_export_batch_size":2,"schedule_delay_ms":1}}}}"#,
+            &config[..config.len() - 1]
+        );
+        let mut host = ScriptedHost::new(&config);
+        host.response = vec![(":status".into(), (*status).into())];
+        host.properties = {
+            let mut p = stream_properties(status.parse().unwrap());
+            p.insert(
+                "xds.listener_direction".into(),
+                direction.to_le_bytes().to_vec(),
+            );
+            p
+        };
+        let mut vm = vm(&mut host);
+        let mut stream = HopStream::default();
+        let actions = vm.request_headers(&mut stream, &mut host);
+        let sent = actions.upstream.traceparent.as_str().to_owned();
+        let (trace, span) = (&sent[3..35], &sent[36..52]);
+        if recorded.is_empty() {
+            assert_eq!(actions.access_log, None, "{case}");
+        } else {
+            let log = actions.access_log.clone().unwrap();
+            assert!(
+                log.starts_with(&format!("trace_id={trace} span_id={span} ")),
+                "{case}: {log}"
+            );
+            assert!(
+                log.ends_with(&format!(" recorded={recorded}")),
+                "{case}: {log}"
+            );
+        }
+        vm.response_headers(&mut stream, &mut host);
+        let at_end = vm.stream_end(stream, &mut host);
+        assert_eq!(at_end.is_some(), *again, "{case}: {at_end:?}");
+        let last = at_end.or(actions.access_log);
+        let spans = exported_json(&mut vm, &host);
+        if let Some(last) = last.filter(|l| l.ends_with("recorded=1")) {
+            let server = spans.iter().find(|s| s["kind"] == 2).unwrap();
+            let want = format!(
+                "trace_id={trace} span_id={span} server_span_id={} recorded=1",
+                server["spanId"].as_str().unwrap()
+            );
+            assert_eq!(last, want, "{case}");
+        }
     }
 }
