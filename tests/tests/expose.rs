@@ -203,6 +203,18 @@ fn server_span(p: &Proxy, trace_id: &str) -> String {
     }
 }
 
+/// `line` names the trace the upstream received, as recorded, with its exported SERVER span.
+fn assert_names_recorded_server_span(p: &Proxy, line: &str, tp: &TraceParent) {
+    assert_eq!(field(line, "trace_id"), tp.trace_id, "{line}");
+    assert_eq!(field(line, "span_id"), tp.parent_id, "{line}");
+    assert_eq!(field(line, "recorded"), "1", "{line}");
+    assert_eq!(
+        field(line, "server_span_id"),
+        server_span(p, &tp.trace_id),
+        "{line}"
+    );
+}
+
 #[test]
 fn with_span_kind_auto_the_line_names_the_server_span_of_sampled_and_kept_requests() {
     let p = proxy();
@@ -214,28 +226,14 @@ fn with_span_kind_auto_the_line_names_the_server_span_of_sampled_and_kept_reques
         .unwrap();
     let tp = traceparent::parse(p.upstream.last().unwrap().header("traceparent").unwrap()).unwrap();
     let line = p.log_line("gw_log", "/sampled-parent");
-    assert_eq!(field(&line, "trace_id"), tp.trace_id, "{line}");
-    assert_eq!(field(&line, "span_id"), tp.parent_id, "{line}");
-    assert_eq!(field(&line, "recorded"), "1", "{line}");
-    assert_eq!(
-        field(&line, "server_span_id"),
-        server_span(&p, &tp.trace_id),
-        "{line}"
-    );
+    assert_names_recorded_server_span(&p, &line, &tp);
 
     // Unsampled at the head, kept for its 503: the line says so, with the kept SERVER span.
     let (response, tp) = p.send("gw_log", "/status/503");
     assert_eq!(response.status, 503);
     assert!(!tp.sampled());
     let line = p.log_line("gw_log", "/status/503");
-    assert_eq!(field(&line, "trace_id"), tp.trace_id, "{line}");
-    assert_eq!(field(&line, "span_id"), tp.parent_id, "{line}");
-    assert_eq!(field(&line, "recorded"), "1", "{line}");
-    assert_eq!(
-        field(&line, "server_span_id"),
-        server_span(&p, &tp.trace_id),
-        "{line}"
-    );
+    assert_names_recorded_server_span(&p, &line, &tp);
 
     // Unsampled and fine: nothing recorded, nothing named.
     let (_, tp) = p.send("gw_log", "/fine");

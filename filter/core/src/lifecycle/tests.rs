@@ -946,6 +946,18 @@ const EXPOSE_CASES: &[ExposeCase] = &[
     ("outbound sidecar: no client", r#"{"sampler":"always_on"}"#,  2, "200", None,       "1"),
 ];
 
+/// A host answering `status` on a listener of `direction` (0 gateway, 1 inbound, 2 outbound).
+fn host_answering(config: &str, status: &str, direction: i64) -> ScriptedHost {
+    let mut host = ScriptedHost::new(config);
+    host.response = vec![(":status".into(), status.into())];
+    host.properties = stream_properties(status.parse().unwrap());
+    host.properties.insert(
+        "xds.listener_direction".into(),
+        direction.to_le_bytes().to_vec(),
+    );
+    host
+}
+
 #[test]
 fn exposed_ids_match_the_upstream_context_and_the_spans() {
     for (case, config, direction, status, flags, recorded) in EXPOSE_CASES {
@@ -953,16 +965,7 @@ fn exposed_ids_match_the_upstream_context_and_the_spans() {
             r#"{},"expose":{{"server_timing":true,"trace_id_header":"x-trace-id","access_log":true}},"collector":{{"encoding":"json"}},"batch":{{"max_export_batch_size":2,"schedule_delay_ms":1}}}}"#,
             &config[..config.len() - 1]
         );
-        let mut host = ScriptedHost::new(&config);
-        host.response = vec![(":status".into(), (*status).into())];
-        host.properties = {
-            let mut p = stream_properties(status.parse().unwrap());
-            p.insert(
-                "xds.listener_direction".into(),
-                direction.to_le_bytes().to_vec(),
-            );
-            p
-        };
+        let mut host = host_answering(&config, status, *direction);
         let mut vm = vm(&mut host);
         let mut stream = HopStream::default();
         let actions = vm.request_headers(&mut stream, &mut host);
@@ -1053,16 +1056,7 @@ fn the_access_log_value_names_the_spans_exported() {
             r#"{},"collector":{{"encoding":"json"}},"batch":{{"max_export_batch_size":2,"schedule_delay_ms":1}}}}"#,
             &config[..config.len() - 1]
         );
-        let mut host = ScriptedHost::new(&config);
-        host.response = vec![(":status".into(), (*status).into())];
-        host.properties = {
-            let mut p = stream_properties(status.parse().unwrap());
-            p.insert(
-                "xds.listener_direction".into(),
-                direction.to_le_bytes().to_vec(),
-            );
-            p
-        };
+        let mut host = host_answering(&config, status, *direction);
         let mut vm = vm(&mut host);
         let mut stream = HopStream::default();
         let actions = vm.request_headers(&mut stream, &mut host);
