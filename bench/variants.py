@@ -186,9 +186,10 @@ EXTRA_VARIANTS = [
 
 
 
-def rules16(sampler, sampler_arg=1.0):
+def rules16(sampler, sampler_arg=1.0, named=True):
     """Sixteen sampling rules of every kind where the benchmark's request (`GET /`, no extra
-    headers) matches only the last, which samples as `sampler`: matching's worst case."""
+    headers) matches only the last, which samples as `sampler`: matching's worst case. Named rules
+    also count their requests, pushed as metrics on each tick (see `hoptrace100_rules16_unnamed`)."""
     misses = []
     for i in range(15):
         kind = i % 5
@@ -205,7 +206,11 @@ def rules16(sampler, sampler_arg=1.0):
         misses.append({"name": f"miss{i}", "match": match, "sampler": "always_off"})
     last = {"name": "everything", "match": {"path_prefix": "/"}, "sampler": sampler,
             "sampler_arg": sampler_arg}
-    return {"rules": misses + [last]}
+    rules = misses + [last]
+    if not named:
+        for rule in rules:
+            del rule["name"]
+    return {"rules": rules}
 
 
 # Sampling rules (counted instructions only): each against the rule-less variant deciding the same.
@@ -217,6 +222,19 @@ EXTRA_VARIANTS += [
         wasm=HOPTRACE_WASM,
         exports=True,
         plugin_config={"sampler": "always_off", "sampling": rules16("always_on"), **HOPTRACE_COMMON},
+        root_id="hoptrace",
+    ),
+    # The same without names, so without per-rule counters: matching and the span attribute alone.
+    # Under callgrind a request takes ~50× longer, so the counters' per-tick metric pushes are
+    # charged to ~50× fewer requests than in a proxy at speed.
+    Variant(
+        "hoptrace100_rules16_unnamed",
+        "hoptrace, 16 unnamed rules, the last matches: always_on",
+        "tracer",
+        wasm=HOPTRACE_WASM,
+        exports=True,
+        plugin_config={"sampler": "always_off", "sampling": rules16("always_on", named=False),
+                       **HOPTRACE_COMMON},
         root_id="hoptrace",
     ),
     Variant(
