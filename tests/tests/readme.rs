@@ -7,8 +7,8 @@
 //!   by `envoy --mode validate` with the built module (which runs the plugin's configure); or a
 //!   Kubernetes manifest that is, document for document, one of the manifests under `envoy/` that
 //!   `deploy_manifests.rs` tests;
-//! - `sh`: each command is run when it is cheap and local (the shim, `node --check`, a script's
-//!   `--help`) and otherwise checked against what it names (a Makefile target, a file, a variable a
+//! - `sh`: each command is run when it is cheap and local (the shim's `replay`, `node --check`, a
+//!   script's `--help`) and otherwise checked against what it names (a Makefile target, a file, a variable a
 //!   script reads, a local URL); a program this file does not know fails the test, so a new kind of
 //!   command in the docs comes with its check;
 //! - `js`: parsed by Node as an ES module, importing the package `make js` builds;
@@ -499,14 +499,31 @@ fn check_command(command: &str, at: &str, targets: &BTreeSet<String>) {
                         .any(|w| w[0] == "-p" && w[1] == "hoptrace-shim"),
                 "{at}: `{command}`: only `cargo run -p hoptrace-shim -- …` is known here"
             );
-            let mut cli: Vec<String> = cli_args.to_vec();
-            if cli.first().is_some_and(|c| c == "bench") {
-                // The same command on fewer requests: its options are what is checked.
-                cli.extend(["-n".to_string(), "20".to_string()]);
+            let shim = shim_binary();
+            match cli_args.first().map(String::as_str) {
+                // A measurement: its options are checked against its help, its files must exist
+                // (a debug build would take half a minute to time nothing).
+                Some("bench") => {
+                    let mut help = Command::new(&shim);
+                    help.args(["help", "bench"]);
+                    let help = run_ok(help, at, "hoptrace-shim help bench");
+                    for (i, arg) in cli_args.iter().enumerate().skip(1) {
+                        if arg.starts_with('-') {
+                            assert!(
+                                help.contains(&format!("  {arg} ")),
+                                "{at}: `{command}`: bench has no option {arg}"
+                            );
+                        } else if cli_args[i - 1] == "--wasm" || cli_args[i - 1] == "--baseline" {
+                            assert!(file_in_repo(arg), "{at}: `{command}`: no file {arg}");
+                        }
+                    }
+                }
+                _ => {
+                    let mut cmd = Command::new(&shim);
+                    cmd.args(cli_args);
+                    run_ok(cmd, at, command);
+                }
             }
-            let mut cmd = Command::new(shim_binary());
-            cmd.args(&cli);
-            run_ok(cmd, at, command);
         }
         "node" => {
             let file = args.last().expect("node runs a file");
