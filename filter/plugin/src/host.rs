@@ -77,26 +77,12 @@ fn header_value(map: HeaderMap, name: &str) -> Option<Vec<u8>> {
     })
 }
 
-/// Replace every line of a request header with one value.
-pub fn set_request_header(name: &str, value: &str) {
+/// Replace every line of header `name` in `map` with one value.
+pub fn replace_header(map: HeaderMap, name: &str, value: &str) {
     // SAFETY: both slices are valid for the call; the host copies them.
     let _ = unsafe {
         abi::proxy_replace_header_map_value(
-            HeaderMap::Request,
-            name.as_ptr(),
-            name.len(),
-            value.as_ptr(),
-            value.len(),
-        )
-    };
-}
-
-/// Replace every line of a response header with one value.
-pub fn set_response_header(name: &str, value: &str) {
-    // SAFETY: both slices are valid for the call; the host copies them.
-    let _ = unsafe {
-        abi::proxy_replace_header_map_value(
-            HeaderMap::Response,
+            map,
             name.as_ptr(),
             name.len(),
             value.as_ptr(),

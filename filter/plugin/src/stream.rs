@@ -1,6 +1,7 @@
 //! One HTTP stream: the core's phases, with the host answering their reads and the request header
 //! edits carried out.
 
+use crate::abi::HeaderMap;
 use crate::host::{self, HostCalls};
 use crate::root::Shared;
 use hoptrace_core::expose::ACCESS_LOG_PROPERTY;
@@ -31,7 +32,7 @@ impl HoptraceStream {
         };
         let actions = vm.request_headers(&mut self.hop, &mut HostCalls);
         for (name, value) in actions.upstream.sets() {
-            host::set_request_header(name, value);
+            host::replace_header(HeaderMap::Request, name, value);
         }
         for name in &actions.upstream.remove {
             host::remove_request_header(name);
@@ -54,7 +55,7 @@ impl HoptraceStream {
                     host::add_response_header(name, value);
                 }
                 for (name, value) in &edits.replace {
-                    host::set_response_header(name, value);
+                    host::replace_header(HeaderMap::Response, name, value);
                 }
             }
         }
