@@ -5,7 +5,7 @@
 //! each phase asks for, in the order asked. An unsampled request keeps nothing between phases.
 
 use super::ablation;
-use super::reads::{int64, HostReads, Read};
+use super::reads::{HostReads, Read};
 use super::vm::Vm;
 use crate::config::SpanKindSetting;
 use crate::export::Origin;
@@ -230,15 +230,8 @@ impl Vm {
     /// direction is then read: one VM serves listeners of every direction (Envoy shares a root
     /// context between listeners with the same plugin configuration), so it cannot be kept.
     fn span_plan(&mut self, host: &mut impl HostReads) -> SpanPlan {
-        let kind = self.pipeline.settings().span_kind;
-        if kind != SpanKindSetting::Auto {
-            return plan_spans(kind, ListenerDirection::Unspecified);
-        }
-        let raw = host
-            .read(Read::Property(&["xds", "listener_direction"]))
-            .and_then(|b| int64(&b))
-            .unwrap_or(0);
-        plan_spans(kind, ListenerDirection::from_raw(raw))
+        let direction = self.stream_end.direction_only(host);
+        plan_spans(self.pipeline.settings().span_kind, direction)
     }
 
     /// The response headers of a recording stream: the first upstream byte (clock), the status
